@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources: wiring only. Every document and name comes from ``roles_anywhere``."""

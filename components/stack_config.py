@@ -1,0 +1,36 @@
+"""Read this project's stack config from the Pulumi runtime and turn it into a validated Spec."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from roles_anywhere import CONFIG_DIR_ENV, PROJECT
+from roles_anywhere.errors import RolesAnywhereError
+from roles_anywhere.spec import Spec, load_spec
+
+
+def project_config_values() -> dict[str, str]:
+    """Every ``teleport-roles-anywhere:*`` value the engine passed, unknown keys included (to catch typos)."""
+    prefix = f"{PROJECT}:"
+    every = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return {key.removeprefix(prefix): value for key, value in every.items() if key.startswith(prefix)}
+
+
+def read_spec() -> Spec:
+    """The stack's Spec; a bad config stops the program with one clear line and no stack trace.
+
+    Relative paths resolve against ``$ROLES_ANYWHERE_CONFIG_DIR`` (set by ``plan``; set it yourself
+    when ``stackConfigDir`` moves stack files) or else the project folder, where Pulumi runs us.
+    """
+    base_dir = Path(os.environ.get(CONFIG_DIR_ENV) or Path.cwd())
+    try:
+        spec = load_spec(project_config_values(), base_dir=base_dir)
+    except RolesAnywhereError as err:
+        raise pulumi.RunError(f"error: {err}") from err
+    for warning in spec.warnings:
+        pulumi.log.warn(warning)
+    return spec

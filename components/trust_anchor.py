@@ -1,0 +1,56 @@
+"""The Roles Anywhere trust anchor holding the Teleport cluster's SPIFFE CA bundle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from roles_anywhere import TRUST_ANCHOR_TYPE
+from roles_anywhere.anchor_settings import notification_settings
+from roles_anywhere.spec import TrustAnchorSettings
+
+
+@dataclass
+class TrustAnchorArgs:
+    """The validated bundle and the pinned anchor settings."""
+
+    bundle_pem: str
+    settings: TrustAnchorSettings
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class TrustAnchor(pulumi.ComponentResource):
+    """One ``CERTIFICATE_BUNDLE`` trust anchor, protected so no config change can replace it silently.
+
+    Protection makes ``pulumi up`` refuse both deletion and replacement (which would mint a new ARN
+    and break every trust policy); a bundle change is an in-place update that keeps the ARN.
+    """
+
+    arn: pulumi.Output[str]
+    anchor_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TrustAnchorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TRUST_ANCHOR_TYPE, name, None, opts)
+        self.anchor = aws.rolesanywhere.TrustAnchor(
+            f"{name}-anchor",
+            name=args.settings.name,
+            enabled=True,
+            source=aws.rolesanywhere.TrustAnchorSourceArgs(
+                source_type="CERTIFICATE_BUNDLE",
+                source_data=aws.rolesanywhere.TrustAnchorSourceSourceDataArgs(
+                    x509_certificate_data=args.bundle_pem,
+                ),
+            ),
+            notification_settings=[
+                aws.rolesanywhere.TrustAnchorNotificationSettingArgs(**setting)
+                for setting in notification_settings(args.settings)
+            ],
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.settings.protect),
+        )
+        self.arn = self.anchor.arn
+        self.anchor_id = self.anchor.id
+        self.register_outputs({"arn": self.arn, "id": self.anchor_id})

@@ -1,0 +1,83 @@
+"""One workload's AWS side: an IAM role only its SPIFFE ID can assume, and the profile that vends it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from roles_anywhere import WORKLOAD_TYPE
+from roles_anywhere.naming import policy_arn_suffixes
+from roles_anywhere.policy import trust_policy_json
+from roles_anywhere.spec import Workload
+
+INLINE_POLICY_NAME = "inline"
+
+
+@dataclass
+class WorkloadArgs:
+    """The resolved workload and the ARN of the trust anchor its SVIDs must come through."""
+
+    workload: Workload
+    trust_anchor_arn: pulumi.Input[str]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class WorkloadAccess(pulumi.ComponentResource):
+    """Role (exact trust policy), its permissions, and a Roles Anywhere profile for it."""
+
+    role_arn: pulumi.Output[str]
+    profile_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(WORKLOAD_TYPE, name, None, opts)
+        workload = args.workload
+        spiffe_id = str(workload.spiffe_id)
+        tags = {**args.tags, "SpiffeId": spiffe_id}
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            name=workload.role_name,
+            description=f"Assumed through IAM Roles Anywhere by the Teleport workload {spiffe_id}",
+            assume_role_policy=pulumi.Output.from_input(args.trust_anchor_arn).apply(
+                lambda anchor_arn: trust_policy_json(spiffe_id, anchor_arn)
+            ),
+            max_session_duration=workload.max_session_duration,
+            tags=tags,
+            opts=child,
+        )
+        self.attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-{suffix}",
+                role=self.role.name,
+                policy_arn=arn,
+                opts=child,
+            )
+            for arn, suffix in policy_arn_suffixes(workload.managed_policy_arns).items()
+        ]
+        self.inline_policy = (
+            aws.iam.RolePolicy(
+                f"{name}-inline-policy",
+                role=self.role.name,
+                name=INLINE_POLICY_NAME,
+                policy=workload.inline_policy_json,
+                opts=child,
+            )
+            if workload.inline_policy_json is not None
+            else None
+        )
+        self.profile = aws.rolesanywhere.Profile(
+            f"{name}-profile",
+            name=workload.profile_name,
+            role_arns=[self.role.arn],
+            duration_seconds=workload.session_duration,
+            enabled=True,
+            tags=tags,
+            opts=child,
+        )
+        self.role_arn = self.role.arn
+        self.profile_arn = self.profile.arn
+        self.register_outputs({"roleArn": self.role_arn, "profileArn": self.profile_arn})

@@ -1,0 +1,16 @@
+"""Pure core of teleport-roles-anywhere: config model, validation, policy documents, plan.
+
+Nothing in this package imports the Pulumi engine except ``plan``, which drives the Pulumi
+program under the SDK's unit-test mocks.
+"""
+
+PROJECT = "teleport-roles-anywhere"
+
+# Folder that relative paths in the stack config resolve against (``plan`` sets it to the stack
+# file's folder; under the Pulumi CLI it defaults to the project folder, where the program runs).
+CONFIG_DIR_ENV = "ROLES_ANYWHERE_CONFIG_DIR"
+
+# Pulumi type tokens of the project's components (a contract: URNs, and so state, depend on them).
+FEDERATION_TYPE = f"{PROJECT}:index:Federation"
+TRUST_ANCHOR_TYPE = f"{PROJECT}:index:TrustAnchor"
+WORKLOAD_TYPE = f"{PROJECT}:index:Workload"

@@ -1,0 +1,77 @@
+"""``roles-anywhere``: plan (and later render, simulate) without a cloud account.
+
+Exit status: 0 success, 1 denied or check failed, 2 bad input. Bad input is one line on stderr
+naming the config key or file, never a traceback and never key material.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .errors import RolesAnywhereError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 70
+DEBUG_ENV = "ROLES_ANYWHERE_DEBUG"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage mistakes are the same one-line error as every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        _say("error", f"{message} (see '{self.prog} --help')")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _say(level: str, message: str) -> None:
+    print(f"{level}: {' '.join(message.splitlines())}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface; each sub-command names its handler."""
+    parser = _Parser(prog="roles-anywhere", description=__doc__.splitlines()[0] if __doc__ else None)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    plan = commands.add_parser("plan", help="show what `pulumi up` would create, offline")
+    plan.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
+    plan.add_argument("--json", action="store_true", help="machine-readable plan on stdout")
+    plan.set_defaults(handler=_plan)
+    return parser
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .plan import plan_stack_file  # noqa: PLC0415 - keeps `--help` fast; the Pulumi SDK is heavy
+    from .plan_report import format_plan  # noqa: PLC0415
+
+    plan = plan_stack_file(args.config)
+    for warning in plan.warnings:
+        _say("warning", warning)
+    if args.json:
+        sys.stdout.write(json.dumps(plan.to_json(), indent=2, sort_keys=False) + "\n")
+    else:
+        sys.stdout.write(format_plan(plan))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except RolesAnywhereError as err:
+        _say("error", str(err))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - last resort: one line instead of a traceback
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        _say("error", f"internal error ({type(err).__name__}); please report it. Set {DEBUG_ENV}=1 for details")
+        return EXIT_INTERNAL

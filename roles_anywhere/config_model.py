@@ -1,0 +1,231 @@
+"""The shape of the stack config, as pydantic models: types, ranges, formats, unknown keys.
+
+Checks that need more than one field (a SPIFFE ID against ``cluster``, a name against its prefix)
+and the CA bundle's X.509 checks live in ``spec``; this module only says what each key may hold.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+MIN_SESSION_SECONDS = 900
+MAX_SESSION_SECONDS = 43_200
+DEFAULT_SESSION_SECONDS = 3_600
+DEFAULT_NOTIFICATION_DAYS = 45
+MAX_MANAGED_POLICIES = 20
+MAX_INLINE_POLICY_CHARS = 10_240
+
+POLICY_ARN = re.compile(
+    r"arn:aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}"
+)
+ACCOUNT_ID = re.compile(r"\d{12}")
+
+
+def _whole_number(value: Any) -> Any:
+    """Accept ints and digit strings (``pulumi config set`` stores scalars as text); refuse bools/floats."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if not isinstance(value, int):
+        raise ValueError("must be a whole number")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
+def _string_or_list(value: Any) -> Any:
+    """IAM's ``Action``/``Resource`` form: one non-empty string or a non-empty list of them."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+        raise ValueError("must be a non-empty string or a non-empty list of non-empty strings")
+    return value
+
+
+StringOrList = Annotated[Any, BeforeValidator(_string_or_list)]
+
+
+class _ConfigModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False)
+
+
+class CaBundleConfig(_ConfigModel):
+    """Where the Teleport SPIFFE CA comes from: exactly one of ``file`` or ``pem``."""
+
+    file: str | None = None
+    pem: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CaBundleConfig:
+        given = [k for k in ("file", "pem") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'file' (a PEM file) or 'pem' (the PEM text)")
+        return self
+
+
+class TrustAnchorConfig(_ConfigModel):
+    """Trust anchor settings; notifications are pinned because changing them replaces the anchor."""
+
+    name: str | None = None
+    ca_expiry_notification_days: WholeNumber = Field(DEFAULT_NOTIFICATION_DAYS)
+    certificate_expiry_notification_days: WholeNumber = Field(DEFAULT_NOTIFICATION_DAYS)
+    protect: Flag = True
+
+    @field_validator("ca_expiry_notification_days", "certificate_expiry_notification_days")
+    @classmethod
+    def _threshold(cls, days: int) -> int:
+        if not 1 <= days <= 360:
+            raise ValueError(f"must be between 1 and 360 days, got {days}")
+        return days
+
+    @field_validator("name")
+    @classmethod
+    def _anchor_name(cls, name: str | None) -> str | None:
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9 _-]{1,255}", name):
+            raise ValueError("must be 1-255 characters of letters, digits, spaces, '-' and '_'")
+        return name
+
+
+class PolicyStatement(BaseModel):
+    """One statement of an identity (permissions) policy, with IAM's own key names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    Sid: str | None = None
+    Effect: Literal["Allow", "Deny"]
+    Action: StringOrList = None
+    NotAction: StringOrList = None
+    Resource: StringOrList = None
+    NotResource: StringOrList = None
+    Condition: dict[str, dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_principal(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ({"Principal", "NotPrincipal"} & data.keys()):
+            raise ValueError(
+                "Principal is not allowed in a permissions policy; who may assume the role is decided "
+                "by the trust policy, which is generated from spiffeId"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> PolicyStatement:
+        for plain, negated in (("Action", "NotAction"), ("Resource", "NotResource")):
+            if (getattr(self, plain) is None) == (getattr(self, negated) is None):
+                raise ValueError(f"a statement needs exactly one of {plain} or {negated}")
+        return self
+
+
+class InlinePolicy(BaseModel):
+    """An IAM identity policy document (``Version`` and ``Statement``), as the user wrote it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    Version: Literal["2012-10-17", "2008-10-17"]
+    Id: str | None = None
+    Statement: list[PolicyStatement] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_json_and_single_statement(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"is a string but not a JSON policy document ({err.msg})") from None
+        if isinstance(data, dict) and isinstance(data.get("Statement"), dict):
+            data = {**data, "Statement": [data["Statement"]]}
+        return data
+
+
+class WorkloadConfig(_ConfigModel):
+    """One workload: the SPIFFE ID Teleport issues it, and what its AWS role may do."""
+
+    spiffe_id: str
+    managed_policy_arns: list[str] = Field(default_factory=list)
+    inline_policy: InlinePolicy | None = None
+    session_duration: WholeNumber = DEFAULT_SESSION_SECONDS
+
+    @field_validator("spiffe_id", mode="before")
+    @classmethod
+    def _spiffe_id_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError("must be a string: a path such as /svc/name or a full spiffe:// ID")
+        return value
+
+    @field_validator("managed_policy_arns")
+    @classmethod
+    def _policy_arns(cls, arns: list[str]) -> list[str]:
+        for index, arn in enumerate(arns):
+            if not POLICY_ARN.fullmatch(arn):
+                raise ValueError(
+                    f"item {index} ({arn!r}) is not an IAM policy ARN (arn:aws:iam::aws|ACCOUNT:policy/NAME)"
+                )
+        duplicates = sorted({arn for arn in arns if arns.count(arn) > 1})
+        if duplicates:
+            raise ValueError(f"lists {duplicates[0]} more than once")
+        if len(arns) > MAX_MANAGED_POLICIES:
+            raise ValueError(f"lists {len(arns)} policies; IAM attaches at most {MAX_MANAGED_POLICIES} to a role")
+        return arns
+
+    @field_validator("session_duration")
+    @classmethod
+    def _session_duration(cls, seconds: int) -> int:
+        if not MIN_SESSION_SECONDS <= seconds <= MAX_SESSION_SECONDS:
+            raise ValueError(
+                f"must be between {MIN_SESSION_SECONDS} and {MAX_SESSION_SECONDS} seconds "
+                f"(15 minutes to 12 hours), got {seconds}"
+            )
+        return seconds
+
+
+class StackConfig(_ConfigModel):
+    """Every ``teleport-roles-anywhere:`` key of a stack config."""
+
+    cluster: str
+    ca_bundle: CaBundleConfig
+    workloads: dict[str, WorkloadConfig] = Field(min_length=1)
+    trust_anchor: TrustAnchorConfig = TrustAnchorConfig()
+    name_prefix: str = ""
+    account_id: str | None = None
+
+    @field_validator("cluster", "name_prefix", "account_id", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account_id(cls, value: str | None) -> str | None:
+        if value is not None and not ACCOUNT_ID.fullmatch(value):
+            raise ValueError("must be a 12-digit AWS account ID (quote it in YAML to keep leading zeros)")
+        return value
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _name_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9_-]{0,32}", value):
+            raise ValueError("must be at most 32 lowercase letters, digits, '-' or '_'")
+        return value
+
+
+CONFIG_KEYS = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
+OBJECT_KEYS = frozenset({"caBundle", "workloads", "trustAnchor"})

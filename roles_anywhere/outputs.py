@@ -1,0 +1,45 @@
+"""The stack outputs' shape: a contract read back by ``render --stack-outputs`` and by users' scripts.
+
+Values may be Pulumi Outputs or plain strings; these functions only arrange them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .spec import Spec, Workload
+
+TRUST_ANCHOR_ARN = "trustAnchorArn"
+CLUSTER = "cluster"
+WORKLOADS = "workloads"
+CA_CERTIFICATES = "caCertificates"
+
+
+def workload_output(workload: Workload, *, role_arn: Any, profile_arn: Any) -> dict[str, Any]:
+    """Per workload: its SPIFFE ID and the ARNs a client needs to use it."""
+    return {
+        "spiffeId": str(workload.spiffe_id),
+        "roleName": workload.role_name,
+        "roleArn": role_arn,
+        "profileArn": profile_arn,
+        "sessionDuration": workload.session_duration,
+    }
+
+
+def stack_outputs(spec: Spec, *, trust_anchor_arn: Any, workloads: Mapping[str, Any]) -> dict[str, Any]:
+    """All stack outputs, keyed as ``pulumi stack output --json`` will print them."""
+    return {
+        CLUSTER: spec.cluster,
+        TRUST_ANCHOR_ARN: trust_anchor_arn,
+        CA_CERTIFICATES: [
+            {
+                "subject": cert.subject,
+                "sha256Fingerprint": cert.fingerprint_sha256,
+                "notAfter": cert.not_after.isoformat(),
+                "key": cert.key_description,
+            }
+            for cert in spec.bundle.certificates
+        ],
+        WORKLOADS: dict(workloads),
+    }

@@ -1,0 +1,249 @@
+"""Run the Pulumi program offline, under the SDK's unit-test mocks: what ``pulumi up`` would create.
+
+No Pulumi CLI, no provider plugin, no cloud account. The program is the project's own ``__main__.py``
+run exactly as the Pulumi language host runs it, with the stack file's config; the mocks return
+realistic, deterministic ARNs (see ``mocks``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import runpy
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from . import CONFIG_DIR_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
+from .errors import RolesAnywhereError
+from .mocks import (
+    PROFILE,
+    ROLE,
+    ROLE_POLICY,
+    ROLE_POLICY_ATTACHMENT,
+    TRUST_ANCHOR,
+    DeterministicAwsMocks,
+)
+from .spec import load_spec
+from .stack_file import read_stack_file
+
+PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
+PLACEHOLDER_ACCOUNT_ID = "123456789012"
+_STACK_TYPE = "pulumi:pulumi:Stack"
+_ORDER = {TRUST_ANCHOR_TYPE: 0, WORKLOAD_TYPE: 1, TRUST_ANCHOR: 0, ROLE: 1, ROLE_POLICY_ATTACHMENT: 2, ROLE_POLICY: 3, PROFILE: 4}
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource the program registered, with its engine-side inputs and mocked outputs."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    protect: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan JSON contract: type, name, inputs, outputs (plus parent and protect)."""
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "protect": self.protect,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``pulumi up`` would create, in a stable order, and the stack outputs."""
+
+    stack: str
+    region: str
+    account_id: str
+    resources: tuple[PlannedResource, ...]
+    components: tuple[PlannedResource, ...]
+    outputs: dict[str, Any]
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"resources": [...], "outputs": {...}}`` as documented in DESIGN.md."""
+        return {
+            "stack": self.stack,
+            "region": self.region,
+            "accountId": self.account_id,
+            "resources": [r.to_json() for r in self.resources],
+            "components": [{"type": c.type, "name": c.name, "parent": c.parent} for c in self.components],
+            "outputs": self.outputs,
+        }
+
+    def children(self, parent: str | None) -> list[PlannedResource]:
+        """Resources and components directly under ``parent`` (a URN), in display order."""
+        return [r for r in (*self.components, *self.resources) if r.parent == parent]
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also remembering parent and protect, which mocks are not told."""
+
+    def __init__(self, mocks: DeterministicAwsMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[tuple[str, Any]] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        self.registrations.append((response.urn, request))
+        return response
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def plan_stack_file(path: Path) -> Plan:
+    """Validate ``Pulumi.<stack>.yaml`` and run the program against it under the mocks."""
+    stack_file = read_stack_file(path)
+    region = stack_file.aws_region()
+    spec = load_spec(stack_file.project_values(), base_dir=path.parent)
+    return run_program(
+        config=stack_file.config,
+        stack=stack_file.stack,
+        region=region,
+        account_id=spec.account_id or PLACEHOLDER_ACCOUNT_ID,
+        config_dir=path.parent,
+    )
+
+
+def run_program(
+    *,
+    config: dict[str, str],
+    stack: str,
+    region: str,
+    account_id: str,
+    config_dir: Path,
+    program: Path = PROGRAM,
+) -> Plan:
+    """Run ``program`` with ``config`` (full keys → Pulumi-style text) and return what it registered."""
+    mocks = DeterministicAwsMocks(region=region, account_id=account_id)
+    monitor = _RecordingMonitor(mocks)
+    collector = _WarningCollector()
+    logger = logging.getLogger(f"{PROJECT}.plan.{id(collector)}")
+    logger.propagate = False
+    logger.addHandler(collector)
+    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh stack per run
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
+    pulumi.runtime.set_all_config(dict(config))
+    outputs: dict[str, Any] = {}
+
+    async def body() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+        root = pulumi_settings.get_root_resource()
+        resolved = await pulumi.Output.from_input(getattr(root, "outputs", {})).future()
+        outputs.update(resolved or {})
+
+    with _program_environment(program.parent, config_dir):
+        try:
+            _sync_await(run_pulumi_func(body))
+        except pulumi.RunError as err:
+            if isinstance(err.__cause__, RolesAnywhereError):
+                raise err.__cause__ from None
+            raise
+        finally:
+            logger.removeHandler(collector)
+    return _assemble(monitor, mocks, stack, region, account_id, outputs, tuple(collector.messages))
+
+
+@contextlib.contextmanager
+def _program_environment(program_dir: Path, config_dir: Path) -> Iterator[None]:
+    """Make the program importable and tell it where relative config paths start, then undo both."""
+    previous = os.environ.get(CONFIG_DIR_ENV)
+    os.environ[CONFIG_DIR_ENV] = str(config_dir.resolve())
+    added = str(program_dir) not in sys.path
+    if added:
+        sys.path.insert(0, str(program_dir))
+    try:
+        yield
+    finally:
+        if added:
+            sys.path.remove(str(program_dir))
+        if previous is None:
+            os.environ.pop(CONFIG_DIR_ENV, None)
+        else:
+            os.environ[CONFIG_DIR_ENV] = previous
+
+
+def _assemble(
+    monitor: _RecordingMonitor,
+    mocks: DeterministicAwsMocks,
+    stack: str,
+    region: str,
+    account_id: str,
+    outputs: dict[str, Any],
+    warnings: tuple[str, ...],
+) -> Plan:
+    registered = monitor.get_registered_resources()
+    stack_urn = next((urn for urn, req in monitor.registrations if req.type == _STACK_TYPE), None)
+    planned = []
+    for urn, request in monitor.registrations:
+        if request.type == _STACK_TYPE:
+            continue
+        state = registered[urn].state if urn in registered else {}
+        inputs = mocks.inputs.get((request.type, request.name), {})
+        computed = {k: v for k, v in state.items() if k not in inputs or k in ("arn", "name")}
+        parent = request.parent if request.parent and request.parent != stack_urn else None
+        planned.append(
+            PlannedResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=parent,
+                custom=bool(request.custom),
+                protect=bool(request.protect),
+                inputs=inputs,
+                outputs={"arn": computed.pop("arn", None), "id": registered[urn].id, "name": computed.pop("name", None),
+                         **computed} if request.custom else {},
+            )
+        )
+    ordered = _tree_order(planned)
+    return Plan(
+        stack=stack,
+        region=region,
+        account_id=account_id,
+        resources=tuple(r for r in ordered if r.custom),
+        components=tuple(r for r in ordered if not r.custom),
+        outputs=outputs,
+        warnings=warnings,
+    )
+
+
+def _tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:
+    """Depth-first, children sorted by kind then name: the same order however RPCs interleaved."""
+    by_parent: dict[str | None, list[PlannedResource]] = {}
+    for resource in resources:
+        by_parent.setdefault(resource.parent, []).append(resource)
+    ordered: list[PlannedResource] = []
+
+    def visit(parent: str | None) -> None:
+        for child in sorted(by_parent.get(parent, []), key=lambda r: (_ORDER.get(r.type, 9), r.custom, r.name)):
+            ordered.append(child)
+            visit(child.urn)
+
+    visit(None)
+    return ordered
