@@ -30,7 +30,7 @@ class Federation(pulumi.ComponentResource):
         spec = args.spec
         tags = {"ManagedBy": "teleport-roles-anywhere", "TeleportCluster": spec.cluster}
         self.trust_anchor = TrustAnchor(
-            f"{name}-trust-anchor",
+            f"{name}-trust",
             TrustAnchorArgs(bundle_pem=spec.bundle.pem, settings=spec.trust_anchor, tags=tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -46,7 +46,9 @@ class Federation(pulumi.ComponentResource):
             spec,
             trust_anchor_arn=self.trust_anchor.arn,
             workloads={
-                name: workload_output(spec.workload(name), role_arn=access.role_arn, profile_arn=access.profile_arn)
+                name: workload_output(
+                    spec.workload(name), role_arn=access.role_arn, profile_arn=access.profile_arn
+                )
                 for name, access in self.workloads.items()
             },
         )

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 from .errors import BundleError
 
@@ -113,8 +114,9 @@ def validate_ca_certificates(
     if len(unique) > MAX_CERTIFICATES:
         raise BundleError(
             key,
-            f"{source}holds {len(unique)} distinct certificates; a Roles Anywhere trust anchor accepts at most "
-            f"{MAX_CERTIFICATES} (the old and new CA during a rotation) and the quota cannot be raised",
+            f"{source}holds {len(unique)} distinct certificates; a Roles Anywhere trust anchor accepts "
+            f"at most {MAX_CERTIFICATES} (the old and new CA during a rotation) "
+            "and the quota cannot be raised",
         )
     validated = [_validate_one(cert, number, key=key, source=source, now=moment) for number, cert in unique]
     validated.sort(key=lambda c: (c.not_before, c.fingerprint_sha256))
@@ -122,7 +124,8 @@ def validate_ca_certificates(
     if len(bundle.pem) > MAX_BUNDLE_CHARS:
         raise BundleError(
             key,
-            f"{source}is {len(bundle.pem)} characters as PEM; a trust anchor accepts at most {MAX_BUNDLE_CHARS}",
+            f"{source}is {len(bundle.pem)} characters as PEM; "
+            f"a trust anchor accepts at most {MAX_BUNDLE_CHARS}",
         )
     return bundle
 
@@ -138,8 +141,10 @@ def _deduplicate(certificates: Iterable[x509.Certificate]) -> list[tuple[int, x5
     return unique
 
 
-def _validate_one(cert: x509.Certificate, number: int, *, key: str, source: str, now: datetime) -> CaCertificate:
-    subject = cert.subject.rfc4514_string() or "(empty subject)"
+def _validate_one(
+    cert: x509.Certificate, number: int, *, key: str, source: str, now: datetime
+) -> CaCertificate:
+    subject = describe_name(cert.subject)
     where = f"{source}certificate {number} ({subject})"
 
     def fail(problem: str) -> BundleError:
@@ -177,11 +182,18 @@ def _validate_one(cert: x509.Certificate, number: int, *, key: str, source: str,
     )
 
 
+def describe_name(name: x509.Name) -> str:
+    """RFC 4514 text with readable names for the attributes Teleport puts in its CA subjects."""
+    return name.rfc4514_string({NameOID.SERIAL_NUMBER: "serialNumber"}) or "(empty subject)"
+
+
 def _check_signature_hash(cert: x509.Certificate, fail: _Fail) -> None:
     try:
         algorithm = cert.signature_hash_algorithm
     except UnsupportedAlgorithm:
-        raise fail(f"uses an unsupported signature algorithm ({cert.signature_algorithm_oid.dotted_string})") from None
+        raise fail(
+            f"uses an unsupported signature algorithm ({cert.signature_algorithm_oid.dotted_string})"
+        ) from None
     if algorithm is None or not isinstance(algorithm, ALLOWED_SIGNATURE_HASHES):
         name = "no digest" if algorithm is None else algorithm.name.upper()
         raise fail(f"is signed with {name}; IAM Roles Anywhere requires SHA-256 or stronger")
@@ -201,7 +213,9 @@ def _describe_key(cert: x509.Certificate, fail: _Fail) -> str:
         if curve is None:
             raise fail(f"uses EC curve {public_key.curve.name}; only P-256 and P-384 are accepted")
         return f"EC {curve}"
-    raise fail(f"has a {type(public_key).__name__.removeprefix('_')} key; use RSA (≥ 2048 bits) or EC P-256/P-384")
+    raise fail(
+        f"has a {type(public_key).__name__.removeprefix('_')} key; use RSA (≥ 2048 bits) or EC P-256/P-384"
+    )
 
 
 def _expiry_warnings(certs: Iterable[CaCertificate], key: str, source: str, now: datetime) -> Iterable[str]:

@@ -73,5 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - last resort: one line instead of a traceback
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
-        _say("error", f"internal error ({type(err).__name__}); please report it. Set {DEBUG_ENV}=1 for details")
+        _say(
+            "error", f"internal error ({type(err).__name__}); please report it. Set {DEBUG_ENV}=1 for details"
+        )
         return EXIT_INTERNAL

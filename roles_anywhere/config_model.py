@@ -28,7 +28,7 @@ ACCOUNT_ID = re.compile(r"\d{12}")
 
 def _whole_number(value: Any) -> Any:
     """Accept ints and digit strings (``pulumi config set`` stores scalars as text); refuse bools/floats."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValueError("must be a whole number")
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
@@ -181,7 +181,9 @@ class WorkloadConfig(_ConfigModel):
         if duplicates:
             raise ValueError(f"lists {duplicates[0]} more than once")
         if len(arns) > MAX_MANAGED_POLICIES:
-            raise ValueError(f"lists {len(arns)} policies; IAM attaches at most {MAX_MANAGED_POLICIES} to a role")
+            raise ValueError(
+                f"lists {len(arns)} policies; IAM attaches at most {MAX_MANAGED_POLICIES} to a role"
+            )
         return arns
 
     @field_validator("session_duration")

@@ -18,6 +18,9 @@ PROFILE = "aws:rolesanywhere/profile:Profile"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_REGION = "aws:index/getRegion:getRegion"
+GET_PARTITION = "aws:index/getPartition:getPartition"
 _NAMESPACE = uuid.UUID("6f0c9a52-3f0e-5c8a-9d59-0d8f4b6f6b1e")
 
 
@@ -47,7 +50,7 @@ class DeterministicAwsMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         """Return (id, state) for a resource, as the AWS provider would after a create."""
-        token, name, inputs = args.typ, args.name, dict(args.inputs)
+        token, name, inputs = args.typ, args.name, _plain(args.inputs)
         key = (token, name)
         if key in self.inputs:
             raise RuntimeError(f"two resources of type {token} are both named {name!r}")
@@ -86,15 +89,29 @@ class DeterministicAwsMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         """Answer the data sources a program may read: caller identity, region, partition."""
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+        if args.token == GET_CALLER_IDENTITY:
             return {
                 "accountId": self.account_id,
                 "arn": f"arn:{self.partition}:iam::{self.account_id}:user/plan",
                 "id": self.account_id,
                 "userId": "AIDAPLAN",
             }, None
-        if args.token == "aws:index/getRegion:getRegion":
+        if args.token == GET_REGION:
             return {"name": self.region, "region": self.region, "id": self.region}, None
-        if args.token == "aws:index/getPartition:getPartition":
+        if args.token == GET_PARTITION:
             return {"partition": self.partition, "id": self.partition, "dnsSuffix": "amazonaws.com"}, None
         return {}, None
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as the user wrote them, in a stable key order.
+
+    Protobuf carries every number as a float (3600 → 3600.0) and maps in no fixed order.
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _plain(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value

@@ -39,7 +39,15 @@ from .stack_file import read_stack_file
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
 PLACEHOLDER_ACCOUNT_ID = "123456789012"
 _STACK_TYPE = "pulumi:pulumi:Stack"
-_ORDER = {TRUST_ANCHOR_TYPE: 0, WORKLOAD_TYPE: 1, TRUST_ANCHOR: 0, ROLE: 1, ROLE_POLICY_ATTACHMENT: 2, ROLE_POLICY: 3, PROFILE: 4}
+_ORDER = {
+    TRUST_ANCHOR_TYPE: 0,
+    WORKLOAD_TYPE: 1,
+    TRUST_ANCHOR: 0,
+    ROLE: 1,
+    ROLE_POLICY_ATTACHMENT: 2,
+    ROLE_POLICY: 3,
+    PROFILE: 4,
+}
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[tuple[str, Any]] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self.registrations.append((response.urn, request))
         return response
 
@@ -148,7 +156,9 @@ def run_program(
     logger.propagate = False
     logger.addHandler(collector)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh stack per run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+    )
     pulumi.runtime.set_all_config(dict(config))
     outputs: dict[str, Any] = {}
 
@@ -167,7 +177,16 @@ def run_program(
             raise
         finally:
             logger.removeHandler(collector)
-    return _assemble(monitor, mocks, stack, region, account_id, outputs, tuple(collector.messages))
+    ordered = _planned_resources(monitor, mocks)
+    return Plan(
+        stack=stack,
+        region=region,
+        account_id=account_id,
+        resources=tuple(r for r in ordered if r.custom),
+        components=tuple(r for r in ordered if not r.custom),
+        outputs=outputs,
+        warnings=tuple(collector.messages),
+    )
 
 
 @contextlib.contextmanager
@@ -189,15 +208,8 @@ def _program_environment(program_dir: Path, config_dir: Path) -> Iterator[None]:
             os.environ[CONFIG_DIR_ENV] = previous
 
 
-def _assemble(
-    monitor: _RecordingMonitor,
-    mocks: DeterministicAwsMocks,
-    stack: str,
-    region: str,
-    account_id: str,
-    outputs: dict[str, Any],
-    warnings: tuple[str, ...],
-) -> Plan:
+def _planned_resources(monitor: _RecordingMonitor, mocks: DeterministicAwsMocks) -> list[PlannedResource]:
+    """Join what the monitor saw (parent, protect) with what the mocks saw (inputs, outputs)."""
     registered = monitor.get_registered_resources()
     stack_urn = next((urn for urn, req in monitor.registrations if req.type == _STACK_TYPE), None)
     planned = []
@@ -217,20 +229,17 @@ def _assemble(
                 custom=bool(request.custom),
                 protect=bool(request.protect),
                 inputs=inputs,
-                outputs={"arn": computed.pop("arn", None), "id": registered[urn].id, "name": computed.pop("name", None),
-                         **computed} if request.custom else {},
+                outputs={
+                    "arn": computed.pop("arn", None),
+                    "id": registered[urn].id,
+                    "name": computed.pop("name", None),
+                    **computed,
+                }
+                if request.custom
+                else {},
             )
         )
-    ordered = _tree_order(planned)
-    return Plan(
-        stack=stack,
-        region=region,
-        account_id=account_id,
-        resources=tuple(r for r in ordered if r.custom),
-        components=tuple(r for r in ordered if not r.custom),
-        outputs=outputs,
-        warnings=warnings,
-    )
+    return _tree_order(planned)
 
 
 def _tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:
@@ -241,7 +250,9 @@ def _tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:
     ordered: list[PlannedResource] = []
 
     def visit(parent: str | None) -> None:
-        for child in sorted(by_parent.get(parent, []), key=lambda r: (_ORDER.get(r.type, 9), r.custom, r.name)):
+        for child in sorted(
+            by_parent.get(parent, []), key=lambda r: (_ORDER.get(r.type, 9), r.custom, r.name)
+        ):
             ordered.append(child)
             visit(child.urn)
 

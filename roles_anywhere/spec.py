@@ -86,12 +86,12 @@ def decode_config_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Turn config values as Pulumi hands them over (objects as JSON text) into Python values."""
     decoded: dict[str, Any] = {}
     for key, value in values.items():
+        decoded[key] = value
         if key in OBJECT_KEYS and isinstance(value, str):
             try:
-                value = json.loads(value)
+                decoded[key] = json.loads(value)
             except json.JSONDecodeError:
                 raise ConfigError(key, f"must be a mapping; {_object_hint(key)}") from None
-        decoded[key] = value
     return decoded
 
 
@@ -169,8 +169,9 @@ def _policy_count_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
         count = len(workload.managed_policy_arns)
         if count > ROLE_POLICY_QUOTA:
             yield (
-                f"{naming.key_path('workloads', workload.name, 'managedPolicyArns')}: {count} policies; IAM's default quota is "
-                f"{ROLE_POLICY_QUOTA} per role — raise it before deploying or the attachment will fail"
+                f"{naming.key_path('workloads', workload.name, 'managedPolicyArns')}: {count} policies; "
+                f"IAM's default quota is {ROLE_POLICY_QUOTA} per role — "
+                "raise it before deploying or the attachment will fail"
             )
 
 
@@ -187,7 +188,9 @@ def _config_error(errors: list[ErrorDetails]) -> ConfigError:
     if kind == "extra_forbidden":
         return ConfigError(key, f"unknown key{_suggestion(str(error['loc'][-1]))}")
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return ConfigError(key, "must be a mapping" + (f"; {_object_hint(key)}" if key in OBJECT_KEYS else ""))
+        return ConfigError(
+            key, "must be a mapping" + (f"; {_object_hint(key)}" if key in OBJECT_KEYS else "")
+        )
     if kind == "too_short" and key == "workloads":
         return ConfigError(key, "must name at least one workload")
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
@@ -213,9 +216,18 @@ def _suggestion(word: str) -> str:
 def _object_hint(key: str) -> str:
     return {
         "caBundle": "e.g. {file: spiffe-ca.pem} (pulumi config set --path caBundle.file spiffe-ca.pem)",
-        "workloads": "e.g. {api: {spiffeId: /svc/api}} (pulumi config set --path workloads.api.spiffeId /svc/api)",
+        "workloads": (
+            "e.g. {api: {spiffeId: /svc/api}} (pulumi config set --path workloads.api.spiffeId /svc/api)"
+        ),
         "trustAnchor": "e.g. {caExpiryNotificationDays: 45}",
     }.get(key, "see Pulumi.example.yaml")
 
 
-__all__ = ["DEFAULT_SESSION_SECONDS", "Spec", "TrustAnchorSettings", "Workload", "decode_config_values", "load_spec"]
+__all__ = [
+    "DEFAULT_SESSION_SECONDS",
+    "Spec",
+    "TrustAnchorSettings",
+    "Workload",
+    "decode_config_values",
+    "load_spec",
+]

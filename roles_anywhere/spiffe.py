@@ -26,7 +26,9 @@ ERR_MISSING_TRUST_DOMAIN = "trust domain is missing"
 ERR_BAD_TRUST_DOMAIN_CHAR = (
     "trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores"
 )
-ERR_BAD_PATH_SEGMENT_CHAR = "path segment characters are limited to letters, numbers, dots, dashes, and underscores"
+ERR_BAD_PATH_SEGMENT_CHAR = (
+    "path segment characters are limited to letters, numbers, dots, dashes, and underscores"
+)
 ERR_NO_LEADING_SLASH = "path must have a leading slash"
 ERR_EMPTY_SEGMENT = "path cannot contain empty segments"
 ERR_DOT_SEGMENT = "path cannot contain dot segments"
@@ -46,7 +48,9 @@ def validate_trust_domain(name: str) -> str:
         if char not in _TRUST_DOMAIN_CHARS:
             raise SpiffeIdError(f"{ERR_BAD_TRUST_DOMAIN_CHAR} (found {_describe(char, index)})")
     if len(name.encode()) > MAX_TRUST_DOMAIN_BYTES:
-        raise SpiffeIdError(f"trust domain is {len(name)} bytes long; at most {MAX_TRUST_DOMAIN_BYTES} allowed")
+        raise SpiffeIdError(
+            f"trust domain is {len(name)} bytes long; at most {MAX_TRUST_DOMAIN_BYTES} allowed"
+        )
     return name
 
 
@@ -111,7 +115,9 @@ class SpiffeId:
         if not value:
             raise SpiffeIdError(ERR_EMPTY)
         if not value.startswith(SCHEME_PREFIX):
-            raise SpiffeIdError(f"{ERR_WRONG_SCHEME}: write a path (/svc/name) or a full spiffe://{cluster}/… ID")
+            raise SpiffeIdError(
+                f"{ERR_WRONG_SCHEME}: write a path (/svc/name) or a full spiffe://{cluster}/… ID"
+            )
         parsed = cls.parse(value)
         if parsed.trust_domain != cluster:
             raise SpiffeIdError(
@@ -123,7 +129,9 @@ class SpiffeId:
     def _checked_length(self) -> SpiffeId:
         text = str(self)
         if len(text.encode()) > MAX_SPIFFE_ID_BYTES:
-            raise SpiffeIdError(f"is {len(text.encode())} bytes long; SPIFFE IDs may be at most {MAX_SPIFFE_ID_BYTES}")
+            raise SpiffeIdError(
+                f"is {len(text.encode())} bytes long; SPIFFE IDs may be at most {MAX_SPIFFE_ID_BYTES}"
+            )
         if len(text) > MAX_SESSION_TAG_CHARS:
             raise SpiffeIdError(
                 f"is {len(text)} characters long; AWS maps it into the session tag x509SAN/URI, "
