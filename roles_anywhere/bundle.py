@@ -164,8 +164,8 @@ def _validate_one(
         raise fail("has no keyUsage extension; a CA needs keyCertSign") from None
     if not usage.key_cert_sign:
         raise fail("keyUsage lacks keyCertSign, so it cannot sign SVIDs")
-    _check_signature_hash(cert, fail)
     key_description = _describe_key(cert, fail)
+    _check_signature_hash(cert, fail)
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
     if now < not_before:
         raise fail(f"is not valid until {not_before:%Y-%m-%d %H:%M} UTC")
@@ -213,9 +213,8 @@ def _describe_key(cert: x509.Certificate, fail: _Fail) -> str:
         if curve is None:
             raise fail(f"uses EC curve {public_key.curve.name}; only P-256 and P-384 are accepted")
         return f"EC {curve}"
-    raise fail(
-        f"has a {type(public_key).__name__.removeprefix('_')} key; use RSA (≥ 2048 bits) or EC P-256/P-384"
-    )
+    kind = type(public_key).__name__.removeprefix("_").removesuffix("PublicKey")
+    raise fail(f"has an {kind} key; use RSA (≥ 2048 bits) or EC P-256/P-384")
 
 
 def _expiry_warnings(certs: Iterable[CaCertificate], key: str, source: str, now: datetime) -> Iterable[str]:

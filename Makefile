@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    := out/example
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+demo: $(STAMP)
+	@mkdir -p $(OUT)
+	$(BIN)/roles-anywhere plan --config Pulumi.example.yaml
+	$(BIN)/roles-anywhere plan --config Pulumi.example.yaml --json > $(OUT)/plan.json
+	@echo
+	@echo "Results:"
+	@echo "  the plan above (what 'pulumi up' would create for Pulumi.example.yaml)"
+	@echo "  $(OUT)/plan.json (the same plan as JSON: resources, inputs, predicted ARNs, stack outputs)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy roles_anywhere components __main__.py
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/plan_scale.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

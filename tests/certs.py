@@ -1,0 +1,128 @@
+"""Certificate factories for tests: Teleport-shaped CAs and SVIDs, and every way a CA can be wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Issued:
+    certificate: x509.Certificate
+    key: Any
+
+    @property
+    def pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def key_pem(self) -> str:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+
+
+def make_key(kind: str = "ec-p256") -> Any:
+    if kind == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind == "ec-p384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if kind == "ec-p521":
+        return ec.generate_private_key(ec.SECP521R1())
+    if kind == "ec-k256":
+        return ec.generate_private_key(ec.SECP256K1())
+    if kind.startswith("rsa-"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(kind.removeprefix("rsa-")))
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise ValueError(kind)
+
+
+def make_ca(
+    cluster: str = "example.teleport.sh",
+    *,
+    key: Any = None,
+    key_kind: str = "ec-p256",
+    digest: hashes.HashAlgorithm | None = None,
+    ca: bool | None = True,
+    key_cert_sign: bool | None = True,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    serial: int = 1000,
+) -> Issued:
+    """A self-signed CA shaped like Teleport's SPIFFE CA (CN=O=cluster, 10 years, certSign/cRLSign)."""
+    key = key or make_key(key_kind)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster),
+            x509.NameAttribute(NameOID.COMMON_NAME, cluster),
+        ]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(not_before or NOW - timedelta(days=30))
+        .not_valid_after(not_after or NOW + timedelta(days=3650))
+    )
+    if ca is not None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    if key_cert_sign is not None:
+        builder = builder.add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=key_cert_sign,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else (digest or hashes.SHA256())
+    return Issued(builder.sign(key, algorithm), key)
+
+
+_SHA256_RSA = bytes.fromhex("06092a864886f70d01010b")  # OID 1.2.840.113549.1.1.11 (sha256WithRSAEncryption)
+WEAK_RSA_SIGNATURES = {
+    "SHA1": bytes.fromhex("06092a864886f70d010105"),  # sha1WithRSAEncryption
+    "MD5": bytes.fromhex("06092a864886f70d010104"),  # md5WithRSAEncryption
+}
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    length = len(body)
+    if length < 0x80:
+        return bytes([tag, length]) + body
+    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+def with_weak_signature(issued: Issued, algorithm: str) -> x509.Certificate:
+    """The same RSA certificate relabelled as signed with SHA-1 or MD5.
+
+    cryptography (rightly) refuses to sign with them, so the OID is swapped in the DER. The
+    signature bytes do not match, which does not matter: the algorithm is what AWS refuses.
+    """
+    oid = WEAK_RSA_SIGNATURES[algorithm]
+    tbs = issued.certificate.tbs_certificate_bytes.replace(_SHA256_RSA, oid)
+    algorithm_id = _der(0x30, oid + b"\x05\x00")
+    signature = _der(0x03, b"\x00" + issued.certificate.signature)
+    return x509.load_der_x509_certificate(_der(0x30, tbs + algorithm_id + signature))
+
+
+def pem_of(*certificates: x509.Certificate) -> str:
+    return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates)
