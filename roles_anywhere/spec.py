@@ -191,8 +191,10 @@ def _config_error(errors: list[ErrorDetails]) -> ConfigError:
         return ConfigError(
             key, "must be a mapping" + (f"; {_object_hint(key)}" if key in OBJECT_KEYS else "")
         )
-    if kind == "too_short" and key == "workloads":
-        return ConfigError(key, "must name at least one workload")
+    if kind == "too_short":
+        return ConfigError(
+            key, "must name at least one workload" if key == "workloads" else "must not be empty"
+        )
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if message.startswith("Input should be"):
         message = "must be" + message.removeprefix("Input should be")

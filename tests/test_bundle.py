@@ -64,11 +64,14 @@ def test_text_around_blocks_is_ignored_and_output_is_canonical() -> None:
 
 def test_more_than_two_certificates() -> None:
     message = refused(pem_of(*(make_ca(serial=i).certificate for i in range(1, 4))))
-    assert message.startswith("holds 3 distinct certificates; a Roles Anywhere trust anchor accepts at most 2")
+    assert message.startswith(
+        "holds 3 distinct certificates; a Roles Anywhere trust anchor accepts at most 2"
+    )
 
 
 @pytest.mark.parametrize(
-    "label", ["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "OPENSSH PRIVATE KEY"]
+    "label",
+    ["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "OPENSSH PRIVATE KEY"],
 )
 def test_private_keys_are_refused_without_echoing_them(label: str) -> None:
     ca = make_ca()
@@ -81,18 +84,22 @@ def test_private_keys_are_refused_without_echoing_them(label: str) -> None:
 
 
 def test_a_private_key_with_no_end_line_is_still_refused() -> None:
-    assert refused(make_ca().pem + "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC").startswith(
-        "contains a private key"
-    )
+    assert refused(
+        make_ca().pem + "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    ).startswith("contains a private key")
 
 
 def test_not_pem() -> None:
-    assert refused("hello, I am not a certificate\n") == "not PEM: no '-----BEGIN CERTIFICATE-----' block found"
+    assert (
+        refused("hello, I am not a certificate\n") == "not PEM: no '-----BEGIN CERTIFICATE-----' block found"
+    )
     assert refused("") == "not PEM: no '-----BEGIN CERTIFICATE-----' block found"
 
 
 def test_a_block_that_is_not_a_certificate() -> None:
-    public_key = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+    public_key = (
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+    )
     assert refused(make_ca().pem + public_key) == "block 2 is a 'PUBLIC KEY', not a CERTIFICATE"
 
 
@@ -116,7 +123,10 @@ SUBJECT = "certificate 1 (CN=example.teleport.sh,O=example.teleport.sh)"
         ({"key_kind": "ec-p521"}, "uses EC curve secp521r1; only P-256 and P-384 are accepted"),
         ({"key_kind": "ec-k256"}, "uses EC curve secp256k1; only P-256 and P-384 are accepted"),
         ({"key_kind": "ed25519"}, "has an Ed25519 key; use RSA (≥ 2048 bits) or EC P-256/P-384"),
-        ({"key_kind": "rsa-2048", "digest": hashes.SHA224()}, "is signed with SHA224; IAM Roles Anywhere requires"),
+        (
+            {"key_kind": "rsa-2048", "digest": hashes.SHA224()},
+            "is signed with SHA224; IAM Roles Anywhere requires",
+        ),
         ({"not_after": NOW - timedelta(seconds=1)}, "expired on 2026-11-21 11:59 UTC"),
         ({"not_before": NOW + timedelta(days=2)}, "is not valid until 2026-11-23 12:00 UTC"),
     ],
@@ -163,7 +173,9 @@ def test_more_than_8000_characters() -> None:
 def test_expiring_soon_is_a_warning_not_an_error() -> None:
     bundle = parse_pem_bundle(make_ca(not_after=NOW + timedelta(days=10)).pem, key=KEY, now=NOW)
     (warning,) = bundle.warnings
-    assert warning.startswith("caBundle.pem: CA CN=example.teleport.sh,O=example.teleport.sh expires on 2026-12-01")
+    assert warning.startswith(
+        "caBundle.pem: CA CN=example.teleport.sh,O=example.teleport.sh expires on 2026-12-01"
+    )
     assert "(in 10 days)" in warning
     no_warning = parse_pem_bundle(make_ca(not_after=NOW + timedelta(days=46)).pem, key=KEY, now=NOW)
     assert no_warning.warnings == ()

@@ -21,6 +21,7 @@ from roles_anywhere.spiffe import (
     ERR_TRAILING_SLASH,
     ERR_WRONG_SCHEME,
     SpiffeId,
+    validate_path,
     validate_trust_domain,
 )
 
@@ -120,6 +121,11 @@ def test_bad_character_is_located_and_shown_escaped() -> None:
     assert "\n" not in message
 
 
+def test_a_path_must_start_with_a_slash() -> None:
+    with pytest.raises(SpiffeIdError, match=ERR_NO_LEADING_SLASH):
+        validate_path("svc/api")
+
+
 def test_trust_domain_longer_than_255_bytes() -> None:
     with pytest.raises(SpiffeIdError, match="at most 255"):
         validate_trust_domain("a" * 256)
@@ -138,7 +144,10 @@ def test_aws_session_tag_limit_of_256_characters() -> None:
 
 
 def test_workload_path_resolves_against_cluster() -> None:
-    assert str(SpiffeId.for_workload("/svc/api", "example.teleport.sh")) == "spiffe://example.teleport.sh/svc/api"
+    assert (
+        str(SpiffeId.for_workload("/svc/api", "example.teleport.sh"))
+        == "spiffe://example.teleport.sh/svc/api"
+    )
     full = "spiffe://example.teleport.sh/svc/api"
     assert SpiffeId.for_workload(full, "example.teleport.sh") == SpiffeId.parse(full)
 
@@ -178,7 +187,9 @@ def test_valid_ids_always_parse_and_round_trip(trust_domain: str, path: str) -> 
 
 
 @given(trust_domains, paths, st.data())
-def test_one_foreign_character_anywhere_in_the_path_is_refused(trust_domain: str, path: str, data: st.DataObject) -> None:
+def test_one_foreign_character_anywhere_in_the_path_is_refused(
+    trust_domain: str, path: str, data: st.DataObject
+) -> None:
     bad = data.draw(st.characters().filter(lambda c: c not in PATH_CHARS and c != "/"))
     position = data.draw(st.integers(min_value=1, max_value=len(path)))
     with pytest.raises(SpiffeIdError):

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .certs import make_ca
+
+ROOT = Path(__file__).resolve().parent.parent
+CA = make_ca()
+
+
+def base_values() -> dict[str, Any]:
+    """A valid config, as short keys and Python values (what decode_config_values produces)."""
+    return {
+        "cluster": "example.teleport.sh",
+        "caBundle": {"pem": CA.pem},
+        "workloads": {
+            "api": {
+                "spiffeId": "/svc/api",
+                "managedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+                "inlinePolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+                },
+                "sessionDuration": 7200,
+            },
+            "worker": {"spiffeId": "spiffe://example.teleport.sh/svc/worker"},
+        },
+    }
+
+
+@pytest.fixture
+def values() -> Callable[..., dict[str, Any]]:
+    def build(**changes: Any) -> dict[str, Any]:
+        result = copy.deepcopy(base_values())
+        result.update(changes)
+        return result
+
+    return build

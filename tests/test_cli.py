@@ -1,0 +1,137 @@
+"""The CLI contract: exit codes, one-line errors on stderr, no tracebacks, no key material."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from roles_anywhere import PROJECT
+from roles_anywhere.cli import main
+
+from .certs import make_ca
+from .conftest import CA, ROOT
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "roles_anywhere", *args], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+
+
+def write_stack(tmp_path: Path, **project: Any) -> Path:
+    config: dict[str, Any] = {
+        "aws:region": "eu-west-1",
+        f"{PROJECT}:cluster": "example.teleport.sh",
+        f"{PROJECT}:caBundle": {"pem": CA.pem},
+        f"{PROJECT}:workloads": {"api": {"spiffeId": "/svc/api"}},
+    }
+    config.update({f"{PROJECT}:{key}": value for key, value in project.items()})
+    path = tmp_path / "Pulumi.cli.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    return path
+
+
+def test_plan_json_contract() -> None:
+    result = run("plan", "--config", "Pulumi.example.yaml", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert set(plan) >= {"resources", "outputs"}
+    for resource in plan["resources"]:
+        assert set(resource) >= {"type", "name", "inputs", "outputs"}
+        assert set(resource["outputs"]) >= {"arn", "id", "name"}
+    role = next(r for r in plan["resources"] if r["type"] == "aws:iam/role:Role")
+    assert {"assumeRolePolicy", "maxSessionDuration", "name"} <= role["inputs"].keys()
+    assert plan["outputs"]["trustAnchorArn"].startswith("arn:aws:rolesanywhere:eu-west-1:111122223333:")
+
+
+def test_plan_text_shows_tree_and_trust_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--config", str(ROOT / "Pulumi.example.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "aws:rolesanywhere/trustAnchor:TrustAnchor  roles-anywhere-trust-anchor  [protected]" in out
+    assert '"aws:PrincipalTag/x509SAN/URI": "spiffe://example.teleport.sh/svc/example-service"' in out
+    assert "Stack outputs:" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["plan"],
+            "error: the following arguments are required: --config (see 'roles-anywhere plan --help')",
+        ),
+        (["nonsense"], "error: argument command: invalid choice: 'nonsense'"),
+        (["plan", "--config", "missing.yaml"], "error: missing.yaml: file not found"),
+    ],
+)
+def test_usage_errors_are_one_line_with_status_2(args: list[str], line: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(line)
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+def test_a_private_key_in_the_bundle_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    leaked = make_ca()
+    stack = write_stack(tmp_path, caBundle={"pem": leaked.pem + leaked.key_pem})
+    result = run("plan", "--config", str(stack))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: caBundle.pem: contains a private key; refusing it")
+    assert result.stderr.count("\n") == 1
+    for line in leaked.key_pem.splitlines()[1:-1]:
+        assert line not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("project", "line"),
+    [
+        ({"cluster": "Bad"}, "error: cluster: not a SPIFFE trust domain"),
+        (
+            {"workloads": {"api": {"spiffeId": "/svc/a b"}}},
+            "error: workloads.api.spiffeId: path segment characters",
+        ),
+        ({"workloads": {"a\nb": {"spiffeId": "/x"}}}, "error: workloads['a\\nb']: invalid workload name"),
+        ({"caBundle": {"file": "nowhere.pem"}}, "error: caBundle.file: nowhere.pem: file not found"),
+        (
+            {"workloads": {"api": {"spiffeId": "/x", "sessionDuration": 60}}},
+            "error: workloads.api.sessionDuration",
+        ),
+    ],
+)
+def test_config_errors_in_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], project: dict[str, Any], line: str
+) -> None:
+    assert main(["plan", "--config", str(write_stack(tmp_path, **project))]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(line)
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+def test_warnings_go_to_stderr_and_the_plan_still_succeeds(tmp_path: Path) -> None:
+    soon = make_ca(not_after=datetime.now(UTC) + timedelta(days=20))
+    result = run("plan", "--config", str(write_stack(tmp_path, caBundle={"pem": soon.pem})), "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("warning: caBundle.pem: CA CN=example.teleport.sh")
+    json.loads(result.stdout)
+
+
+def test_the_pure_core_does_not_import_pulumi() -> None:
+    code = (
+        "import sys, roles_anywhere.spec, roles_anywhere.policy, roles_anywhere.bundle, "
+        "roles_anywhere.spiffe, roles_anywhere.outputs, roles_anywhere.naming, "
+        "roles_anywhere.anchor_settings, roles_anywhere.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == "[]"
