@@ -14,6 +14,7 @@ import runpy
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,14 @@ class Plan:
 
     def children(self, parent: str | None) -> list[PlannedResource]:
         """Resources and components directly under ``parent`` (a URN), in display order."""
-        return [r for r in (*self.components, *self.resources) if r.parent == parent]
+        return self._children_by_parent.get(parent, [])
+
+    @cached_property
+    def _children_by_parent(self) -> dict[str | None, list[PlannedResource]]:
+        index: dict[str | None, list[PlannedResource]] = {}
+        for resource in _tree_order([*self.components, *self.resources]):
+            index.setdefault(resource.parent, []).append(resource)
+        return index
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
