@@ -25,7 +25,8 @@ from roles_anywhere import PROJECT  # noqa: E402
 from roles_anywhere.plan import plan_stack_file, run_program  # noqa: E402
 
 REGION, ACCOUNT = "eu-west-1", "111122223333"
-BARE_PROGRAM = '''
+CA_FILE = ROOT / "examples" / "spiffe-ca.pem"
+BARE_PROGRAM = """
 import json
 import pulumi
 import pulumi_aws as aws
@@ -64,19 +65,22 @@ for i in range(count):
                                  policy_arn="arn:aws:iam::aws:policy/ReadOnlyAccess")
     aws.rolesanywhere.Profile(f"{name}-profile", name=name, role_arns=[role.arn],
                               duration_seconds=3600, enabled=True)
-'''
+"""
 
 
 def stack_file(folder: Path, count: int) -> Path:
     workloads = {
-        f"w{i:05d}": {"spiffeId": f"/svc/w{i:05d}", "managedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}
+        f"w{i:05d}": {
+            "spiffeId": f"/svc/w{i:05d}",
+            "managedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        }
         for i in range(count)
     }
     config = {
         "aws:region": REGION,
         f"{PROJECT}:cluster": "bench.example",
         f"{PROJECT}:accountId": ACCOUNT,
-        f"{PROJECT}:caBundle": {"file": str(ROOT / "examples" / "spiffe-ca.pem")},
+        f"{PROJECT}:caBundle": {"file": str(CA_FILE)},
         f"{PROJECT}:workloads": workloads,
     }
     path = folder / f"Pulumi.bench{count}.yaml"
@@ -93,7 +97,8 @@ def timed(action: object) -> tuple[float, int]:
 
 def main(sizes: list[int]) -> None:
     print(f"# plan_scale  python {platform.python_version()}  {platform.machine()}  {platform.node()}")
-    print(f"{'workloads':>9} {'resources':>9} {'ours s':>8} {'bare s':>8} {'ours ms/wl':>10} {'bare ms/wl':>10} {'ratio':>6}")
+    columns = ("workloads", "resources", "ours s", "bare s", "ours ms/wl", "bare ms/wl", "ratio")
+    print(" ".join(f"{c:>10}" for c in columns))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         bare = folder / "bare_program.py"
@@ -104,7 +109,7 @@ def main(sizes: list[int]) -> None:
             ours, resources = timed(lambda path=path: plan_stack_file(path))
             baseline, bare_resources = timed(
                 lambda count=count: run_program(
-                    config={"bench:count": str(count), "bench:pemFile": str(ROOT / "examples" / "spiffe-ca.pem")},
+                    config={"bench:count": str(count), "bench:pemFile": str(CA_FILE)},
                     stack="bare",
                     region=REGION,
                     account_id=ACCOUNT,
@@ -112,11 +117,18 @@ def main(sizes: list[int]) -> None:
                     program=bare,
                 )
             )
-            assert resources == bare_resources, (resources, bare_resources)
-            print(
-                f"{count:>9} {resources:>9} {ours:>8.2f} {baseline:>8.2f} {1000 * ours / count:>10.2f} "
-                f"{1000 * baseline / count:>10.2f} {ours / baseline:>6.2f}"
+            if resources != bare_resources:
+                raise SystemExit(f"not comparable: ours made {resources} resources, bare {bare_resources}")
+            figures = (
+                count,
+                resources,
+                ours,
+                baseline,
+                1000 * ours / count,
+                1000 * baseline / count,
+                ours / baseline,
             )
+            print(" ".join(f"{f:>10}" if isinstance(f, int) else f"{f:>10.2f}" for f in figures))
 
 
 if __name__ == "__main__":
