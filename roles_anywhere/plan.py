@@ -7,6 +7,7 @@ realistic, deterministic ARNs (see ``mocks``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -112,16 +113,36 @@ class Plan:
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The SDK's mock monitor, also remembering parent and protect, which mocks are not told."""
+    """The SDK's mock monitor, also remembering parent and protect, which mocks are not told.
+
+    It also remembers the event loops the SDK creates in its worker threads, so the run can close
+    them; left open, each one prints an "Exception ignored" traceback when the interpreter exits.
+    """
 
     def __init__(self, mocks: DeterministicAwsMocks) -> None:
         super().__init__(mocks)
         self.registrations: list[tuple[str, Any]] = []
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self.registrations.append((response.urn, request))
+        self._remember_loop()
         return response
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().Invoke(request)  # type: ignore[no-untyped-call]
+        self._remember_loop()
+        return response
+
+    def _remember_loop(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.thread_loops.add(asyncio.get_event_loop())
+
+    def close_thread_loops(self) -> None:
+        for loop in self.thread_loops:
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
 
 
 class _WarningCollector(logging.Handler):
@@ -163,11 +184,6 @@ def run_program(
     logger = logging.getLogger(f"{PROJECT}.plan.{id(collector)}")
     logger.propagate = False
     logger.addHandler(collector)
-    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]  # a fresh stack per run
-    pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
-    )
-    pulumi.runtime.set_all_config(dict(config))
     outputs: dict[str, Any] = {}
 
     async def body() -> None:
@@ -176,7 +192,11 @@ def run_program(
         resolved = await pulumi.Output.from_input(getattr(root, "outputs", {})).future()
         outputs.update(resolved or {})
 
-    with _program_environment(program.parent, config_dir):
+    with (
+        _program_environment(program.parent, config_dir),
+        mocked_runtime(mocks, stack=stack, monitor=monitor, logger=logger),
+    ):
+        pulumi.runtime.set_all_config(dict(config))
         try:
             _sync_await(run_pulumi_func(body))
         except pulumi.RunError as err:
@@ -195,6 +215,34 @@ def run_program(
         outputs=outputs,
         warnings=tuple(collector.messages),
     )
+
+
+@contextlib.contextmanager
+def mocked_runtime(
+    mocks: DeterministicAwsMocks,
+    *,
+    stack: str,
+    monitor: _RecordingMonitor | None = None,
+    logger: logging.Logger | None = None,
+) -> Iterator[_RecordingMonitor]:
+    """Point the Pulumi SDK at ``mocks`` with a fresh event loop and root stack; clean up after.
+
+    Each run gets its own loop (made before ``set_mocks``, whose root stack binds to it), so runs in
+    one process do not share state, and every loop the SDK opened is closed at the end.
+    """
+    monitor = monitor or _RecordingMonitor(mocks)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+    )
+    try:
+        yield monitor
+    finally:
+        monitor.close_thread_loops()
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 @contextlib.contextmanager

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import settings as pulumi_settings
 
 from components.federation import Federation, FederationArgs
 from components.trust_anchor import TrustAnchor, TrustAnchorArgs
 from components.workload import WorkloadAccess, WorkloadArgs
-from roles_anywhere import PROJECT
 from roles_anywhere.mocks import ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, DeterministicAwsMocks
+from roles_anywhere.plan import mocked_runtime
 from roles_anywhere.policy import trust_policy
 from roles_anywhere.spec import Spec, load_spec
 
@@ -25,11 +25,10 @@ ANCHOR_ARN = "arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/00000000
 
 
 @pytest.fixture
-def mocks() -> DeterministicAwsMocks:
+def mocks() -> Iterator[DeterministicAwsMocks]:
     aws_mocks = DeterministicAwsMocks(region="eu-west-1", account_id="111122223333")
-    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
-    pulumi.runtime.set_mocks(aws_mocks, project=PROJECT, stack="unit", preview=False)
-    return aws_mocks
+    with mocked_runtime(aws_mocks, stack="unit"):
+        yield aws_mocks
 
 
 @pytest.fixture
