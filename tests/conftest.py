@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+
+from roles_anywhere import PROJECT
 
 from .certs import make_ca
 
@@ -41,3 +44,21 @@ def values() -> Callable[..., dict[str, Any]]:
         return result
 
     return build
+
+
+def stack_config(*, region: str = "us-east-2", **project: Any) -> dict[str, Any]:
+    """A minimal valid Pulumi stack config (full keys), with project keys overridden by ``project``."""
+    config: dict[str, Any] = {
+        "aws:region": region,
+        f"{PROJECT}:cluster": "acme.teleport.sh",
+        f"{PROJECT}:caBundle": {"pem": CA.pem},
+        f"{PROJECT}:workloads": {"orders": {"spiffeId": "/svc/orders"}},
+    }
+    config.update({f"{PROJECT}:{key}": value for key, value in project.items()})
+    return config
+
+
+def write_stack(folder: Path, config: dict[str, Any], stack: str = "dev") -> Path:
+    path = folder / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    return path

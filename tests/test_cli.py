@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from roles_anywhere import PROJECT
 from roles_anywhere.cli import main
 
 from .certs import make_ca
-from .conftest import CA, ROOT
+from .conftest import ROOT, stack_config, write_stack
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -25,17 +23,9 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def write_stack(tmp_path: Path, **project: Any) -> Path:
-    config: dict[str, Any] = {
-        "aws:region": "eu-west-1",
-        f"{PROJECT}:cluster": "example.teleport.sh",
-        f"{PROJECT}:caBundle": {"pem": CA.pem},
-        f"{PROJECT}:workloads": {"api": {"spiffeId": "/svc/api"}},
-    }
-    config.update({f"{PROJECT}:{key}": value for key, value in project.items()})
-    path = tmp_path / "Pulumi.cli.yaml"
-    path.write_text(yaml.safe_dump({"config": config}))
-    return path
+def write_cli_stack(tmp_path: Path, **project: Any) -> Path:
+    defaults = {"cluster": "example.teleport.sh", "workloads": {"api": {"spiffeId": "/svc/api"}}}
+    return write_stack(tmp_path, stack_config(**(defaults | project)), stack="cli")
 
 
 def test_plan_json_contract() -> None:
@@ -80,7 +70,7 @@ def test_usage_errors_are_one_line_with_status_2(args: list[str], line: str) -> 
 
 def test_a_private_key_in_the_bundle_is_refused_without_echoing_it(tmp_path: Path) -> None:
     leaked = make_ca()
-    stack = write_stack(tmp_path, caBundle={"pem": leaked.pem + leaked.key_pem})
+    stack = write_cli_stack(tmp_path, caBundle={"pem": leaked.pem + leaked.key_pem})
     result = run("plan", "--config", str(stack))
     assert result.returncode == 2
     assert result.stderr.startswith("error: caBundle.pem: contains a private key; refusing it")
@@ -109,7 +99,7 @@ def test_a_private_key_in_the_bundle_is_refused_without_echoing_it(tmp_path: Pat
 def test_config_errors_in_process(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], project: dict[str, Any], line: str
 ) -> None:
-    assert main(["plan", "--config", str(write_stack(tmp_path, **project))]) == 2
+    assert main(["plan", "--config", str(write_cli_stack(tmp_path, **project))]) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith(line)
     assert captured.err.count("\n") == 1
@@ -118,7 +108,7 @@ def test_config_errors_in_process(
 
 def test_warnings_go_to_stderr_and_the_plan_still_succeeds(tmp_path: Path) -> None:
     soon = make_ca(not_after=datetime.now(UTC) + timedelta(days=20))
-    result = run("plan", "--config", str(write_stack(tmp_path, caBundle={"pem": soon.pem})), "--json")
+    result = run("plan", "--config", str(write_cli_stack(tmp_path, caBundle={"pem": soon.pem})), "--json")
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("warning: caBundle.pem: CA CN=example.teleport.sh")
     json.loads(result.stdout)

@@ -8,33 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from roles_anywhere import PROJECT
 from roles_anywhere.errors import ConfigError
 from roles_anywhere.mocks import PROFILE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, TRUST_ANCHOR
 from roles_anywhere.plan import PLACEHOLDER_ACCOUNT_ID, Plan, plan_stack_file
 
-from .conftest import CA, ROOT
+from .conftest import CA, ROOT, stack_config, write_stack
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-
-
-def write_stack(tmp_path: Path, config: dict[str, Any], stack: str = "dev") -> Path:
-    path = tmp_path / f"Pulumi.{stack}.yaml"
-    path.write_text(yaml.safe_dump({"config": config}))
-    return path
-
-
-def stack_config(**project: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "aws:region": "us-east-2",
-        f"{PROJECT}:cluster": "acme.teleport.sh",
-        f"{PROJECT}:caBundle": {"pem": CA.pem},
-        f"{PROJECT}:workloads": {"orders": {"spiffeId": "/svc/orders"}},
-    }
-    config.update({f"{PROJECT}:{key}": value for key, value in project.items()})
-    return config
 
 
 @pytest.fixture(scope="module")
