@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from .naming import TRUST_ANCHOR_NAME
+
 MIN_SESSION_SECONDS = 900
 MAX_SESSION_SECONDS = 43_200
 DEFAULT_SESSION_SECONDS = 3_600
@@ -96,7 +98,7 @@ class TrustAnchorConfig(_ConfigModel):
     @field_validator("name")
     @classmethod
     def _anchor_name(cls, name: str | None) -> str | None:
-        if name is not None and not re.fullmatch(r"[A-Za-z0-9 _-]{1,255}", name):
+        if name is not None and not TRUST_ANCHOR_NAME.fullmatch(name):
             raise ValueError("must be 1-255 characters of letters, digits, spaces, '-' and '_'")
         return name
 

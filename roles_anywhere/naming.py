@@ -15,7 +15,6 @@ from collections.abc import Iterable
 
 MAX_ROLE_NAME = 64
 WORKLOAD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-NAME_PREFIX = re.compile(r"[a-z0-9_-]*")
 TRUST_ANCHOR_NAME = re.compile(r"[A-Za-z0-9 _-]{1,255}")
 WORKLOAD_NAME_RULE = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
 

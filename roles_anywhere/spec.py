@@ -25,6 +25,7 @@ from .config_model import (
     OBJECT_KEYS,
     CaBundleConfig,
     StackConfig,
+    TrustAnchorConfig,
     WorkloadConfig,
 )
 from .errors import ConfigError, SpiffeIdError
@@ -202,8 +203,6 @@ def _config_error(errors: list[ErrorDetails]) -> ConfigError:
 
 
 def _known_keys() -> set[str]:
-    from .config_model import CaBundleConfig, TrustAnchorConfig  # noqa: PLC0415 - local: only for hints
-
     keys = set(CONFIG_KEYS)
     for model in (CaBundleConfig, TrustAnchorConfig, WorkloadConfig):
         keys.update(f.alias or n for n, f in model.model_fields.items())
