@@ -18,10 +18,13 @@ demo: $(STAMP)
 	@mkdir -p $(OUT)
 	$(BIN)/roles-anywhere plan --config Pulumi.example.yaml
 	$(BIN)/roles-anywhere plan --config Pulumi.example.yaml --json > $(OUT)/plan.json
+	$(BIN)/roles-anywhere render --config Pulumi.example.yaml --out $(OUT)
 	@echo
 	@echo "Results:"
 	@echo "  the plan above (what 'pulumi up' would create for Pulumi.example.yaml)"
 	@echo "  $(OUT)/plan.json (the same plan as JSON: resources, inputs, predicted ARNs, stack outputs)"
+	@echo "  the files rendered into $(OUT)/ for the predicted ARNs, as 'pulumi up' writes them (start with README.md):"
+	@cd $(OUT) && find . -type f ! -name .roles-anywhere-files ! -name plan.json | sort | sed 's|^\./|    |' 
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ from pulumi.runtime import config as runtime_config
 
 from roles_anywhere import CONFIG_DIR_ENV, PROJECT
 from roles_anywhere.errors import RolesAnywhereError
-from roles_anywhere.spec import Spec, load_spec
+from roles_anywhere.spec import DEFAULT_ARTIFACTS_ROOT, Spec, load_spec
 
 
 def project_config_values() -> dict[str, str]:
@@ -20,15 +20,24 @@ def project_config_values() -> dict[str, str]:
     return {key.removeprefix(prefix): value for key, value in every.items() if key.startswith(prefix)}
 
 
+def config_dir() -> Path:
+    """Where relative config paths start: ``$ROLES_ANYWHERE_CONFIG_DIR`` or the project folder."""
+    return Path(os.environ.get(CONFIG_DIR_ENV) or Path.cwd())
+
+
+def artifacts_dir(spec: Spec) -> Path:
+    """Where `pulumi up` writes the rendered files: ``artifactsDir`` or ``out/<stack>``."""
+    return config_dir() / (spec.artifacts_dir or f"{DEFAULT_ARTIFACTS_ROOT}/{pulumi.get_stack()}")
+
+
 def read_spec() -> Spec:
     """The stack's Spec; a bad config stops the program with one clear line and no stack trace.
 
     Relative paths resolve against ``$ROLES_ANYWHERE_CONFIG_DIR`` (set by ``plan``; set it yourself
     when ``stackConfigDir`` moves stack files) or else the project folder, where Pulumi runs us.
     """
-    base_dir = Path(os.environ.get(CONFIG_DIR_ENV) or Path.cwd())
     try:
-        spec = load_spec(project_config_values(), base_dir=base_dir)
+        spec = load_spec(project_config_values(), base_dir=config_dir())
     except RolesAnywhereError as err:
         raise pulumi.RunError(f"error: {err}") from err
     for warning in spec.warnings:

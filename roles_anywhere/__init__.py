@@ -10,6 +10,9 @@ PROJECT = "teleport-roles-anywhere"
 # file's folder; under the Pulumi CLI it defaults to the project folder, where the program runs).
 CONFIG_DIR_ENV = "ROLES_ANYWHERE_CONFIG_DIR"
 
+# Set by ``plan``: the program renders its artefacts but writes no files (the ARNs are predictions).
+OFFLINE_PLAN_ENV = "ROLES_ANYWHERE_OFFLINE_PLAN"
+
 # Pulumi type tokens of the project's components (a contract: URNs, and so state, depend on them).
 FEDERATION_TYPE = f"{PROJECT}:index:Federation"
 TRUST_ANCHOR_TYPE = f"{PROJECT}:index:TrustAnchor"

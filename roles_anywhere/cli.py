@@ -1,4 +1,4 @@
-"""``roles-anywhere``: plan (and later render, simulate) without a cloud account.
+"""``roles-anywhere``: plan and render (later simulate) without a cloud account.
 
 Exit status: 0 success, 1 denied or check failed, 2 bad input. Bad input is one line on stderr
 naming the config key or file, never a traceback and never key material.
@@ -43,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
     plan.add_argument("--json", action="store_true", help="machine-readable plan on stdout")
     plan.set_defaults(handler=_plan)
+    render = commands.add_parser(
+        "render", help="write the Teleport, tbot, tsh and AWS CLI files for a stack's ARNs"
+    )
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--config", type=Path, metavar="Pulumi.<stack>.yaml", help="offline: ARNs as the plan predicts them"
+    )
+    source.add_argument(
+        "--stack-outputs", type=Path, metavar="FILE", help="deployed: FILE from `pulumi stack output --json`"
+    )
+    render.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    render.set_defaults(handler=_render)
     return parser
 
 
@@ -60,6 +72,35 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _render(args: argparse.Namespace) -> int:
+    from .artifact_writer import write_artifacts  # noqa: PLC0415 - see _plan
+    from .deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
+    from .render import render_artifacts  # noqa: PLC0415
+
+    if args.config is not None:
+        from .plan import plan_stack_file  # noqa: PLC0415
+
+        plan = plan_stack_file(args.config)
+        for warning in plan.warnings:
+            _say("warning", warning)
+        deployment = load_deployment(plan.outputs, source=f"plan of {args.config}")
+        origin = f"ARNs predicted offline for {args.config}"
+    else:
+        deployment = read_stack_outputs(args.stack_outputs)
+        origin = f"ARNs from {args.stack_outputs}"
+    files = render_artifacts(deployment)
+    result = write_artifacts(files, args.out)
+    sys.stdout.write(
+        f"Rendered {len(files)} files into {args.out} ({origin}): {len(result.written)} written, "
+        f"{len(result.unchanged)} unchanged, {len(result.removed)} removed\n"
+    )
+    for path in files:
+        sys.stdout.write(f"  {args.out / path}\n")
+    for path in result.removed:
+        sys.stdout.write(f"  removed {args.out / path}\n")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     args = build_parser().parse_args(argv)
@@ -70,6 +111,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (`| head`) went away: not an error. Point stdout at /dev/null so the
+        # interpreter's final flush does not complain again (Python's documented recipe).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as err:  # noqa: BLE001 - last resort: one line instead of a traceback
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()

@@ -10,9 +10,18 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from . import field_rules
 from .naming import TRUST_ANCHOR_NAME
 
 MIN_SESSION_SECONDS = 900
@@ -26,6 +35,29 @@ POLICY_ARN = re.compile(
     r"arn:aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}"
 )
 ACCOUNT_ID = re.compile(r"\d{12}")
+DEFAULT_SVID_TTL = "1h"
+DEFAULT_SIGNING_HELPER = "aws_signing_helper"
+JOIN_METHODS = (
+    "token",
+    "azure",
+    "azure_devops",
+    "bitbucket",
+    "bound_keypair",
+    "circleci",
+    "ec2",
+    "env0",
+    "gcp",
+    "github",
+    "gitlab",
+    "iam",
+    "kubernetes",
+    "oracle",
+    "spacelift",
+    "terraform_cloud",
+    "tpm",
+)
+TeleportMode = Literal["workload-identity", "legacy"]
+CredentialSource = Literal["process", "tbot"]
 
 
 def _whole_number(value: Any) -> Any:
@@ -156,13 +188,124 @@ class InlinePolicy(BaseModel):
         return data
 
 
+def _text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+
+
+def _unique(items: list[str]) -> list[str]:
+    duplicates = sorted({item for item in items if items.count(item) > 1})
+    if duplicates:
+        raise ValueError(f"lists {duplicates[0]!r} more than once")
+    return items
+
+
+class BotConfig(_ConfigModel):
+    """How one tbot joins the cluster and where it keeps its own identity."""
+
+    join_method: str = "token"
+    token: Text | None = None
+    storage_path: Text | None = None
+
+    @field_validator("join_method")
+    @classmethod
+    def _join_method(cls, method: str) -> str:
+        if method not in JOIN_METHODS:
+            raise ValueError(
+                f"{method!r} is not a Teleport join method; use one of: {', '.join(JOIN_METHODS)}"
+            )
+        return method
+
+    @field_validator("storage_path")
+    @classmethod
+    def _storage_path(cls, path: str | None) -> str | None:
+        return None if path is None else field_rules.absolute_path(path, what="folder")
+
+    @field_validator("token")
+    @classmethod
+    def _token_is_not_a_secret(cls, token: str | None, info: ValidationInfo) -> str | None:
+        if token is None:
+            return None
+        if info.data.get("join_method", "token") == "token":
+            if not token.startswith("/"):
+                raise ValueError(
+                    "with joinMethod 'token' give the absolute path of a file holding the one-time "
+                    "join token, not the token itself (it is a secret and would be written into "
+                    "rendered files and stack outputs)"
+                )
+            return field_rules.absolute_path(token, what="file path")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", token):
+            raise ValueError(f"{token!r} is not the name of a Teleport join token")
+        return token
+
+
+class TeleportConfig(_ConfigModel):
+    """The Teleport side: how SVIDs are issued, where tbot connects, how each bot joins."""
+
+    mode: TeleportMode = "workload-identity"
+    proxy: Text | None = None
+    bots: dict[str, BotConfig] = Field(default_factory=dict)
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, address: str | None) -> str | None:
+        return None if address is None else field_rules.proxy_address(address)
+
+    @field_validator("bots")
+    @classmethod
+    def _bot_names(cls, bots: dict[str, BotConfig]) -> dict[str, BotConfig]:
+        for name in bots:
+            field_rules.bot_name(name)
+        return bots
+
+
+class AwsClientConfig(_ConfigModel):
+    """How workloads turn an SVID into AWS credentials."""
+
+    signing_helper: Text = DEFAULT_SIGNING_HELPER
+    credentials: CredentialSource = "process"
+
+    @field_validator("signing_helper")
+    @classmethod
+    def _signing_helper(cls, command: str) -> str:
+        return field_rules.command_path(command)
+
+
 class WorkloadConfig(_ConfigModel):
-    """One workload: the SPIFFE ID Teleport issues it, and what its AWS role may do."""
+    """One workload: the SPIFFE ID Teleport issues it, what its AWS role may do, who gets it."""
 
     spiffe_id: str
     managed_policy_arns: list[str] = Field(default_factory=list)
     inline_policy: InlinePolicy | None = None
     session_duration: WholeNumber = DEFAULT_SESSION_SECONDS
+    svid_directory: Text | None = None
+    bots: list[Text] = Field(default_factory=list)
+    users: list[Text] = Field(default_factory=list)
+    svid_ttl: Text = DEFAULT_SVID_TTL
+
+    @field_validator("svid_directory")
+    @classmethod
+    def _svid_directory(cls, path: str | None) -> str | None:
+        return None if path is None else field_rules.absolute_path(path, what="folder")
+
+    @field_validator("bots")
+    @classmethod
+    def _bots(cls, bots: list[str]) -> list[str]:
+        return _unique([field_rules.bot_name(bot) for bot in bots])
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, users: list[str]) -> list[str]:
+        return _unique([field_rules.user_name(user) for user in users])
+
+    @field_validator("svid_ttl")
+    @classmethod
+    def _svid_ttl(cls, text: str) -> str:
+        return field_rules.format_duration(field_rules.svid_ttl(text))
 
     @field_validator("spiffe_id", mode="before")
     @classmethod
@@ -208,13 +351,21 @@ class StackConfig(_ConfigModel):
     trust_anchor: TrustAnchorConfig = TrustAnchorConfig()
     name_prefix: str = ""
     account_id: str | None = None
+    teleport: TeleportConfig = TeleportConfig()
+    aws: AwsClientConfig = AwsClientConfig()
+    artifacts_dir: str | None = None
 
-    @field_validator("cluster", "name_prefix", "account_id", mode="before")
+    @field_validator("cluster", "name_prefix", "account_id", "artifacts_dir", mode="before")
     @classmethod
     def _text(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise ValueError("must be a string")
         return value
+
+    @field_validator("artifacts_dir")
+    @classmethod
+    def _artifacts_dir(cls, path: str | None) -> str | None:
+        return None if path is None else field_rules.local_folder(path)
 
     @field_validator("account_id")
     @classmethod
@@ -232,4 +383,4 @@ class StackConfig(_ConfigModel):
 
 
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
-OBJECT_KEYS = frozenset({"caBundle", "workloads", "trustAnchor"})
+OBJECT_KEYS = frozenset({"caBundle", "workloads", "trustAnchor", "teleport", "aws"})

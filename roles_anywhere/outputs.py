@@ -1,5 +1,7 @@
 """The stack outputs' shape: a contract read back by ``render --stack-outputs`` and by users' scripts.
 
+The outputs carry everything the renderers need (ARNs, SPIFFE IDs and the Teleport/AWS client
+settings), so ``pulumi stack output --json`` alone is enough to render the artefacts again.
 Values may be Pulumi Outputs or plain strings; these functions only arrange them.
 """
 
@@ -14,6 +16,9 @@ TRUST_ANCHOR_ARN = "trustAnchorArn"
 CLUSTER = "cluster"
 WORKLOADS = "workloads"
 CA_CERTIFICATES = "caCertificates"
+TELEPORT = "teleport"
+AWS = "aws"
+ARTIFACTS = "artifacts"
 
 
 def workload_output(workload: Workload, *, role_arn: Any, profile_arn: Any) -> dict[str, Any]:
@@ -24,6 +29,10 @@ def workload_output(workload: Workload, *, role_arn: Any, profile_arn: Any) -> d
         "roleArn": role_arn,
         "profileArn": profile_arn,
         "sessionDuration": workload.session_duration,
+        "svidDirectory": workload.svid_directory,
+        "bots": list(workload.bots),
+        "users": list(workload.users),
+        "svidTtl": workload.svid_ttl,
     }
 
 
@@ -41,5 +50,14 @@ def stack_outputs(spec: Spec, *, trust_anchor_arn: Any, workloads: Mapping[str, 
             }
             for cert in spec.bundle.certificates
         ],
+        TELEPORT: {
+            "mode": spec.teleport.mode,
+            "proxy": spec.teleport.proxy,
+            "bots": {
+                bot.name: {"joinMethod": bot.join_method, "token": bot.token, "storagePath": bot.storage_path}
+                for bot in spec.teleport.bots
+            },
+        },
+        AWS: {"signingHelper": spec.aws.signing_helper, "credentials": spec.aws.credentials},
         WORKLOADS: dict(workloads),
     }

@@ -25,7 +25,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from . import CONFIG_DIR_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
+from . import CONFIG_DIR_ENV, OFFLINE_PLAN_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
 from .errors import RolesAnywhereError
 from .mocks import (
     PROFILE,
@@ -176,8 +176,13 @@ def run_program(
     account_id: str,
     config_dir: Path,
     program: Path = PROGRAM,
+    write_artifacts: bool = False,
 ) -> Plan:
-    """Run ``program`` with ``config`` (full keys → Pulumi-style text) and return what it registered."""
+    """Run ``program`` with ``config`` (full keys → Pulumi-style text) and return what it registered.
+
+    The program writes its rendered files only with ``write_artifacts`` (as under `pulumi up`);
+    a plan is otherwise free of side effects.
+    """
     mocks = DeterministicAwsMocks(region=region, account_id=account_id)
     monitor = _RecordingMonitor(mocks)
     collector = _WarningCollector()
@@ -193,7 +198,7 @@ def run_program(
         outputs.update(resolved or {})
 
     with (
-        _program_environment(program.parent, config_dir),
+        _program_environment(program.parent, config_dir, offline=not write_artifacts),
         mocked_runtime(mocks, stack=stack, monitor=monitor, logger=logger),
     ):
         pulumi.runtime.set_all_config(dict(config))
@@ -246,22 +251,28 @@ def mocked_runtime(
 
 
 @contextlib.contextmanager
-def _program_environment(program_dir: Path, config_dir: Path) -> Iterator[None]:
-    """Make the program importable and tell it where relative config paths start, then undo both."""
-    previous = os.environ.get(CONFIG_DIR_ENV)
-    os.environ[CONFIG_DIR_ENV] = str(config_dir.resolve())
+def _program_environment(program_dir: Path, config_dir: Path, *, offline: bool) -> Iterator[None]:
+    """Make the program importable and tell it where relative paths start and whether to write files."""
+    settings = {CONFIG_DIR_ENV: str(config_dir.resolve()), OFFLINE_PLAN_ENV: "1" if offline else None}
+    previous = {name: os.environ.get(name) for name in settings}
     added = str(program_dir) not in sys.path
     if added:
         sys.path.insert(0, str(program_dir))
     try:
+        _set_environment(settings)
         yield
     finally:
         if added:
             sys.path.remove(str(program_dir))
-        if previous is None:
-            os.environ.pop(CONFIG_DIR_ENV, None)
+        _set_environment(previous)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
         else:
-            os.environ[CONFIG_DIR_ENV] = previous
+            os.environ[name] = value
 
 
 def _planned_resources(monitor: _RecordingMonitor, mocks: DeterministicAwsMocks) -> list[PlannedResource]:

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from .mocks import PROFILE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, TRUST_ANCHOR
+from .outputs import ARTIFACTS
 from .plan import Plan, PlannedResource
 
 
@@ -20,8 +21,12 @@ def format_plan(plan: Plan) -> str:
         "",
     ]
     lines.extend(_tree(plan, None, ""))
+    outputs = {key: value for key, value in plan.outputs.items() if key != ARTIFACTS}
     lines += ["", "Stack outputs:"]
-    lines += ["  " + line for line in yaml.safe_dump(plan.outputs, sort_keys=False, width=200).splitlines()]
+    lines += ["  " + line for line in yaml.safe_dump(outputs, sort_keys=False, width=200).splitlines()]
+    artifacts = plan.outputs.get(ARTIFACTS) or {}
+    lines += ["", f"Rendered files ({len(artifacts)}; `pulumi up` writes them, `roles-anywhere render` too):"]
+    lines += [f"  {path}" for path in artifacts]
     return "\n".join(lines) + "\n"
 
 

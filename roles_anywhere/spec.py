@@ -23,8 +23,13 @@ from .config_model import (
     CONFIG_KEYS,
     DEFAULT_SESSION_SECONDS,
     OBJECT_KEYS,
+    AwsClientConfig,
+    BotConfig,
     CaBundleConfig,
+    CredentialSource,
     StackConfig,
+    TeleportConfig,
+    TeleportMode,
     TrustAnchorConfig,
     WorkloadConfig,
 )
@@ -34,6 +39,10 @@ from .spiffe import SpiffeId, validate_trust_domain
 
 ROLE_POLICY_QUOTA = 10
 IAM_DEFAULT_MAX_SESSION = 3_600
+DEFAULT_SVID_ROOT = "/opt/machine-id"
+DEFAULT_BOT_STORAGE_ROOT = "/var/lib/teleport/bot"
+DEFAULT_TOKEN_FILE_ROOT = "/etc/tbot"  # noqa: S105 - a folder for token files, not a secret
+DEFAULT_ARTIFACTS_ROOT = "out"
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,10 @@ class Workload:
     managed_policy_arns: tuple[str, ...]
     inline_policy_json: str | None
     session_duration: int
+    svid_directory: str = ""
+    bots: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    svid_ttl: str = "1h"
 
     @property
     def max_session_duration(self) -> int:
@@ -65,6 +78,33 @@ class TrustAnchorSettings:
 
 
 @dataclass(frozen=True)
+class Bot:
+    """A tbot that serves some workloads: how it joins and where it keeps its own identity."""
+
+    name: str
+    join_method: str
+    token: str
+    storage_path: str
+
+
+@dataclass(frozen=True)
+class TeleportSettings:
+    """How Teleport issues SVIDs (mode), where tbot connects, and every bot a workload names."""
+
+    mode: TeleportMode = "workload-identity"
+    proxy: str = ""
+    bots: tuple[Bot, ...] = ()
+
+
+@dataclass(frozen=True)
+class AwsClientSettings:
+    """How a workload turns its SVID into AWS credentials."""
+
+    signing_helper: str = "aws_signing_helper"
+    credentials: CredentialSource = "process"
+
+
+@dataclass(frozen=True)
 class Spec:
     """The whole stack, validated. Workloads are sorted by name so output never depends on map order."""
 
@@ -74,6 +114,9 @@ class Spec:
     workloads: tuple[Workload, ...]
     account_id: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    teleport: TeleportSettings = TeleportSettings()
+    aws: AwsClientSettings = AwsClientSettings()
+    artifacts_dir: str | None = None
 
     def workload(self, name: str) -> Workload:
         """The workload called ``name``; ``KeyError`` if there is none."""
@@ -113,6 +156,9 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None
     except ValidationError as err:
         raise _config_error(err.errors(include_url=False, include_input=False)) from None
     workloads = tuple(_workload(name, config.workloads[name], config) for name in sorted(config.workloads))
+    _check_distinct_svid_directories(workloads)
+    teleport = _teleport_settings(config.teleport, config.cluster, workloads)
+    _check_credential_source(config.aws, teleport)
     bundle = _load_bundle(config.ca_bundle, base_dir, now)
     anchor = config.trust_anchor
     return Spec(
@@ -127,6 +173,9 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None
         workloads=workloads,
         account_id=config.account_id,
         warnings=bundle.warnings + tuple(_policy_count_warnings(workloads)),
+        teleport=teleport,
+        aws=AwsClientSettings(signing_helper=config.aws.signing_helper, credentials=config.aws.credentials),
+        artifacts_dir=config.artifacts_dir,
     )
 
 
@@ -162,7 +211,75 @@ def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload
         managed_policy_arns=tuple(config.managed_policy_arns),
         inline_policy_json=None if inline is None else policy_json(inline.model_dump(exclude_unset=True)),
         session_duration=config.session_duration,
+        svid_directory=config.svid_directory or f"{DEFAULT_SVID_ROOT}/{name}",
+        bots=tuple(config.bots),
+        users=tuple(config.users),
+        svid_ttl=config.svid_ttl,
     )
+
+
+def _check_distinct_svid_directories(workloads: Iterable[Workload]) -> None:
+    """Two workloads writing SVIDs to one folder would overwrite each other's key and certificate."""
+    owners: dict[str, str] = {}
+    for workload in workloads:
+        other = owners.setdefault(workload.svid_directory, workload.name)
+        if other != workload.name:
+            raise ConfigError(
+                naming.key_path("workloads", workload.name, "svidDirectory"),
+                f"{workload.svid_directory!r} is already the SVID folder of workload {other!r}; "
+                "each workload needs its own (the files would overwrite each other)",
+            )
+
+
+def _teleport_settings(
+    config: TeleportConfig, cluster: str, workloads: Iterable[Workload]
+) -> TeleportSettings:
+    """Resolve bots: every bot a workload names, with its join settings or the defaults."""
+    named = sorted({bot for workload in workloads for bot in workload.bots})
+    for name in config.bots:
+        if name not in named:
+            raise ConfigError(
+                naming.key_path("teleport", "bots", name),
+                f"no workload lists bot {name!r} in its bots{_close_match(name, named)}",
+            )
+    seen: dict[str, str] = {}
+    for name in named:
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise ConfigError(
+                "teleport.bots",
+                f"bots {other!r} and {name!r} differ only in case; their tbot/<bot>.yaml files would "
+                "collide on case-insensitive file systems",
+            )
+    return TeleportSettings(
+        mode=config.mode,
+        proxy=config.proxy or f"{cluster}:443",
+        bots=tuple(_bot(name, config.bots.get(name, BotConfig())) for name in named),
+    )
+
+
+def _bot(name: str, config: BotConfig) -> Bot:
+    default_token = f"{DEFAULT_TOKEN_FILE_ROOT}/{name}.token" if config.join_method == "token" else name
+    return Bot(
+        name=name,
+        join_method=config.join_method,
+        token=config.token or default_token,
+        storage_path=config.storage_path or f"{DEFAULT_BOT_STORAGE_ROOT}/{name}",
+    )
+
+
+def _check_credential_source(aws: AwsClientConfig, teleport: TeleportSettings) -> None:
+    if aws.credentials == "tbot" and teleport.mode == "legacy":
+        raise ConfigError(
+            "aws.credentials",
+            "'tbot' needs teleport.mode 'workload-identity': tbot's workload-identity-aws-roles-anywhere "
+            "service selects a WorkloadIdentity resource, which legacy mode does not create",
+        )
+
+
+def _close_match(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _policy_count_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
@@ -204,14 +321,20 @@ def _config_error(errors: list[ErrorDetails]) -> ConfigError:
 
 def _known_keys() -> set[str]:
     keys = set(CONFIG_KEYS)
-    for model in (CaBundleConfig, TrustAnchorConfig, WorkloadConfig):
+    for model in (
+        CaBundleConfig,
+        TrustAnchorConfig,
+        WorkloadConfig,
+        TeleportConfig,
+        BotConfig,
+        AwsClientConfig,
+    ):
         keys.update(f.alias or n for n, f in model.model_fields.items())
     return keys
 
 
 def _suggestion(word: str) -> str:
-    close = difflib.get_close_matches(word, sorted(_known_keys()), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return _close_match(word, sorted(_known_keys()))
 
 
 def _object_hint(key: str) -> str:
@@ -221,12 +344,17 @@ def _object_hint(key: str) -> str:
             "e.g. {api: {spiffeId: /svc/api}} (pulumi config set --path workloads.api.spiffeId /svc/api)"
         ),
         "trustAnchor": "e.g. {caExpiryNotificationDays: 45}",
+        "teleport": "e.g. {mode: workload-identity, proxy: teleport.example.com:443}",
+        "aws": "e.g. {signingHelper: /usr/local/bin/aws_signing_helper}",
     }.get(key, "see Pulumi.example.yaml")
 
 
 __all__ = [
     "DEFAULT_SESSION_SECONDS",
+    "AwsClientSettings",
+    "Bot",
     "Spec",
+    "TeleportSettings",
     "TrustAnchorSettings",
     "Workload",
     "decode_config_values",

@@ -1,0 +1,42 @@
+"""Render the Teleport, tbot, tsh and AWS CLI files from the stack outputs, and write them on `pulumi up`.
+
+The files are rendered from the resolved stack outputs, exactly as ``roles-anywhere render
+--stack-outputs`` renders them, so the artefacts `pulumi up` writes and the ones rendered later
+from ``pulumi stack output --json`` are the same bytes. Nothing is written during a preview or an
+offline plan: the ARNs there are not (yet) real.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from roles_anywhere import OFFLINE_PLAN_ENV
+from roles_anywhere.artifact_writer import write_artifacts
+from roles_anywhere.deployment import load_deployment
+from roles_anywhere.errors import RolesAnywhereError
+from roles_anywhere.render import render_artifacts
+
+
+def publish_artifacts(outputs: Mapping[str, Any], out_dir: Path) -> pulumi.Output[dict[str, str]]:
+    """The rendered files (relative path → text), written to ``out_dir`` when this is a real update."""
+    write = not pulumi.runtime.is_dry_run() and not os.environ.get(OFFLINE_PLAN_ENV)
+
+    def render(resolved: dict[str, Any]) -> dict[str, str]:
+        try:
+            files = render_artifacts(load_deployment(resolved, source="stack outputs"))
+            if write:
+                result = write_artifacts(files, out_dir)
+                pulumi.log.info(
+                    f"artefacts in {out_dir}: {len(result.written)} written, {len(result.unchanged)} "
+                    f"unchanged, {len(result.removed)} removed"
+                )
+        except RolesAnywhereError as err:
+            raise pulumi.RunError(f"error: {err}") from err
+        return files
+
+    return pulumi.Output.from_input(dict(outputs)).apply(render)

@@ -1,0 +1,183 @@
+"""What the renderers work from: a deployed (or planned) stack, read from its stack outputs.
+
+Both ``render --config`` (outputs of the offline plan) and ``render --stack-outputs`` (outputs of
+``pulumi stack output --json``) go through ``load_deployment``, and so does ``pulumi up`` itself,
+so the artefacts depend on nothing but the outputs. The outputs are re-validated with the same
+rules as the config: a hand-edited outputs file cannot smuggle a newline into a shell script.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from . import field_rules, naming
+from .config_model import JOIN_METHODS, CredentialSource, TeleportMode
+from .errors import ConfigError, SpiffeIdError
+from .spiffe import SpiffeId
+
+_PARTITION = r"aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?"
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
+TRUST_ANCHOR_ARN = re.compile(
+    rf"arn:(?P<partition>{_PARTITION}):rolesanywhere:(?P<region>{_REGION}):(?P<account>\d{{12}}):trust-anchor/{_UUID}"
+)
+PROFILE_ARN = re.compile(
+    rf"arn:(?P<partition>{_PARTITION}):rolesanywhere:(?P<region>{_REGION}):(?P<account>\d{{12}}):profile/{_UUID}"
+)
+ROLE_ARN = re.compile(
+    rf"arn:(?P<partition>{_PARTITION}):iam::(?P<account>\d{{12}}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{{1,64}}"
+)
+
+
+def _matches(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not a {what} ARN")
+        return value
+
+    return AfterValidator(check)
+
+
+def _check(rule: Any) -> AfterValidator:
+    return AfterValidator(rule)
+
+
+TrustAnchorArn = Annotated[str, _matches(TRUST_ANCHOR_ARN, "Roles Anywhere trust anchor")]
+ProfileArn = Annotated[str, _matches(PROFILE_ARN, "Roles Anywhere profile")]
+RoleArn = Annotated[str, _matches(ROLE_ARN, "IAM role")]
+AbsolutePath = Annotated[str, _check(field_rules.absolute_path)]
+
+
+class _OutputModel(BaseModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, strict=True, extra="ignore")
+
+
+class DeployedBot(_OutputModel):
+    """A tbot's join settings as exported."""
+
+    join_method: str
+    token: str
+    storage_path: AbsolutePath
+
+    @model_validator(mode="after")
+    def _known_method(self) -> DeployedBot:
+        if self.join_method not in JOIN_METHODS:
+            raise ValueError(f"joinMethod {self.join_method!r} is not a Teleport join method")
+        if self.join_method == "token":
+            field_rules.absolute_path(self.token, what="file path")
+        return self
+
+
+class DeployedTeleport(_OutputModel):
+    """Teleport settings as exported."""
+
+    mode: TeleportMode
+    proxy: Annotated[str, _check(field_rules.proxy_address)]
+    bots: dict[Annotated[str, _check(field_rules.bot_name)], DeployedBot] = Field(default_factory=dict)
+
+
+class DeployedAws(_OutputModel):
+    """AWS client settings as exported."""
+
+    signing_helper: Annotated[str, _check(field_rules.command_path)]
+    credentials: CredentialSource
+
+
+class DeployedWorkload(_OutputModel):
+    """One workload's identity, ARNs and client settings as exported."""
+
+    spiffe_id: str
+    role_name: str
+    role_arn: RoleArn
+    profile_arn: ProfileArn
+    session_duration: int = Field(ge=900, le=43_200)
+    svid_directory: AbsolutePath
+    bots: list[Annotated[str, _check(field_rules.bot_name)]] = Field(default_factory=list)
+    users: list[Annotated[str, _check(field_rules.user_name)]] = Field(default_factory=list)
+    svid_ttl: Annotated[str, _check(lambda text: field_rules.format_duration(field_rules.svid_ttl(text)))]
+
+
+class Deployment(_OutputModel):
+    """A whole stack as the renderers see it: every value they interpolate, validated."""
+
+    cluster: str
+    trust_anchor_arn: TrustAnchorArn
+    teleport: DeployedTeleport
+    aws: DeployedAws
+    workloads: dict[str, DeployedWorkload] = Field(min_length=1)
+
+    @property
+    def region(self) -> str:
+        """The region AWS put the trust anchor in; profiles and sessions live there too."""
+        match = TRUST_ANCHOR_ARN.fullmatch(self.trust_anchor_arn)
+        assert match is not None  # noqa: S101 - guaranteed by the field's validator
+        return match.group("region")
+
+    def bot_workloads(self, bot: str) -> list[tuple[str, DeployedWorkload]]:
+        """The workloads ``bot`` serves, by name."""
+        return [(name, w) for name, w in sorted(self.workloads.items()) if bot in w.bots]
+
+
+def load_deployment(outputs: Mapping[str, Any], *, source: str) -> Deployment:
+    """Validate stack outputs into a ``Deployment``; errors name ``source`` and the output key."""
+    try:
+        deployment = Deployment.model_validate(dict(outputs))
+    except ValidationError as err:
+        error = err.errors(include_url=False, include_input=False)[0]
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "is missing (were these outputs written by this project's `pulumi up`?)"
+        raise ConfigError(f"{source}: {naming.key_path(*error['loc'])}", message) from None
+    _check_consistency(deployment, source)
+    return deployment
+
+
+def read_stack_outputs(path: Path) -> Deployment:
+    """``pulumi stack output --json`` saved to ``path``, as a ``Deployment``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(str(path), f"cannot read: {getattr(err, 'strerror', None) or err}") from None
+    try:
+        outputs = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(
+            str(path), f"not JSON (line {err.lineno}: {err.msg}); save `pulumi stack output --json` to it"
+        ) from None
+    if not isinstance(outputs, dict):
+        raise ConfigError(str(path), "not a JSON object of stack outputs (`pulumi stack output --json`)")
+    return load_deployment(outputs, source=str(path))
+
+
+def _check_consistency(deployment: Deployment, source: str) -> None:
+    """Cross-field facts AWS and Teleport rely on: one trust domain, one region, known bots."""
+    anchor = TRUST_ANCHOR_ARN.fullmatch(deployment.trust_anchor_arn)
+    assert anchor is not None  # noqa: S101 - validated above
+    for name, workload in deployment.workloads.items():
+        key = f"{source}: {naming.key_path('workloads', name)}"
+        if not naming.WORKLOAD_NAME.fullmatch(name):
+            raise ConfigError(key, f"invalid workload name {name!r}")
+        try:
+            spiffe_id = SpiffeId.parse(workload.spiffe_id)
+        except SpiffeIdError as err:
+            raise ConfigError(f"{key}.spiffeId", str(err)) from None
+        if spiffe_id.trust_domain != deployment.cluster:
+            raise ConfigError(f"{key}.spiffeId", f"is not in the trust domain {deployment.cluster!r}")
+        profile = PROFILE_ARN.fullmatch(workload.profile_arn)
+        assert profile is not None  # noqa: S101 - validated above
+        if profile.group("region", "account", "partition") != anchor.group("region", "account", "partition"):
+            raise ConfigError(
+                f"{key}.profileArn", "is not in the trust anchor's partition, region and account"
+            )
+        for bot in workload.bots:
+            if bot not in deployment.teleport.bots:
+                raise ConfigError(f"{key}.bots", f"bot {bot!r} has no entry in teleport.bots")

@@ -1,0 +1,159 @@
+"""Rules for config values that end up on other machines: paths, host:port, durations, Teleport names.
+
+These values are written into YAML, shell scripts and ``~/.aws/config``. The renderers quote them
+correctly, but some values no quoting can save (a newline in a path inside a one-line
+``credential_process``), and some are legal everywhere but read differently by another parser
+(AWS SDKs treat `` #`` as a comment start in the shared config file). Such values are refused
+here, with a reason, before anything is created. Each function returns the value or raises
+``ValueError`` with a message that completes "<key>: ...".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+
+MAX_PATH = 4_096
+MIN_SVID_TTL = 60
+MAX_SVID_TTL = 24 * 3_600
+
+_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_INI_COMMENT = re.compile(r"\s[#;]")
+BOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+BOT_NAME_RULE = "1-64 letters, digits, '.', '_' and '-', starting with a letter or digit"
+USER_NAME_RULE = "1-255 printable characters without whitespace or '/'"
+
+
+def _control_character(text: str) -> str | None:
+    """The first control or invisible formatting character in ``text``, shown as ``U+XXXX``."""
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def absolute_path(path: str, *, what: str = "path") -> str:
+    """A normalised absolute POSIX path that every renderer can carry intact.
+
+    Relative paths are refused because ``credential_process`` and tbot run from unknown working
+    directories and never expand ``~``. ``.``/``..``/``//`` are refused so that two spellings of
+    one folder cannot both pass the duplicate check.
+    """
+    if not path.startswith("/"):
+        raise ValueError(f"must be an absolute {what} (starting with '/'), got {path!r}")
+    bad = _control_character(path)
+    if bad:
+        raise ValueError(f"contains the control character {bad}; a {what} must be printable text")
+    if len(path.encode()) > MAX_PATH:
+        raise ValueError(f"is longer than {MAX_PATH} bytes")
+    if path == "/":
+        raise ValueError(f"must not be the root folder; give a {what} of its own")
+    segments = path[1:].split("/")
+    if any(segment in ("", ".", "..") for segment in segments):
+        raise ValueError(f"must be a normalised {what}: no '//', '.' or '..' segments and no trailing '/'")
+    return config_file_safe(path)
+
+
+def local_folder(path: str) -> str:
+    """A folder on the machine that runs `pulumi up` (relative to the stack file's folder, or absolute)."""
+    bad = _control_character(path)
+    if not path.strip() or bad:
+        raise ValueError("must be a folder path" + (f" without control characters ({bad})" if bad else ""))
+    return path
+
+
+def config_file_safe(text: str) -> str:
+    """Refuse whitespace followed by ``#`` or ``;``: AWS SDKs read it as a comment in ``~/.aws/config``."""
+    if _INI_COMMENT.search(text):
+        raise ValueError(
+            "contains a space followed by '#' or ';', which AWS SDKs read as the start of a comment "
+            "in ~/.aws/config; rename it"
+        )
+    return text
+
+
+def command_path(command: str) -> str:
+    """A program name on ``PATH`` or an absolute path: one word as the AWS CLI will split it."""
+    if not command:
+        raise ValueError("must not be empty")
+    bad = _control_character(command)
+    if bad:
+        raise ValueError(f"contains the control character {bad}")
+    if command != command.strip():
+        raise ValueError("must not start or end with whitespace")
+    if "/" in command and not command.startswith("/"):
+        raise ValueError(f"must be a program name on PATH or an absolute path, got {command!r}")
+    return config_file_safe(command)
+
+
+def proxy_address(address: str) -> str:
+    """``host:port`` of a Teleport proxy; a missing port means 443. IPv6 literals go in brackets."""
+    host, port = address, "443"
+    if address.startswith("["):
+        end = address.find("]")
+        if end < 0:
+            raise ValueError(f"{address!r} opens '[' for an IPv6 address but never closes it")
+        host, rest = address[1:end], address[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"{address!r} is not HOST:PORT")
+            port = rest[1:]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address") from None
+        host = f"[{host}]"
+    else:
+        if address.count(":") > 1:
+            raise ValueError(f"{address!r} is not HOST:PORT (put an IPv6 address in brackets)")
+        if ":" in address:
+            host, port = address.split(":")
+        labels = host.rstrip(".").split(".")
+        if not host or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            raise ValueError(f"{host!r} is not a host name or IPv4 address")
+    if not port.isdigit() or not 1 <= int(port) <= 65_535:
+        raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+    return f"{host}:{int(port)}"
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a Go-style duration made of hours, minutes and seconds (``1h``, ``90m``, ``1h30m``)."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or match is None:
+        raise ValueError(f"{text!r} is not a duration such as 30m, 1h or 8h")
+    hours, minutes, seconds = (int(match.group(unit) or 0) for unit in "hms")
+    return hours * 3_600 + minutes * 60 + seconds
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest Go duration text for ``seconds`` (``3600`` → ``1h``, ``5400`` → ``1h30m``)."""
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    hours, rest = divmod(seconds, 3_600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{value}{unit}" for value, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if value)
+
+
+def svid_ttl(text: str) -> int:
+    """How long an SVID a human issues with ``tsh`` lives: 1 minute to 24 hours (Teleport's cap)."""
+    seconds = parse_duration(text)
+    if not MIN_SVID_TTL <= seconds <= MAX_SVID_TTL:
+        raise ValueError(f"must be between 1m and 24h, got {text!r}")
+    return seconds
+
+
+def bot_name(name: str) -> str:
+    """A Teleport bot name that is also a safe file name (``tbot/<bot>.yaml``)."""
+    if not BOT_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a bot name: use {BOT_NAME_RULE}")
+    return name
+
+
+def user_name(name: str) -> str:
+    """A Teleport user name (often an email address) as ``tctl`` takes it."""
+    bad = _control_character(name)
+    if not name or len(name) > 255 or bad or "/" in name or any(c.isspace() for c in name):
+        raise ValueError(f"{name!r} is not a Teleport user name: use {USER_NAME_RULE}")
+    return name
