@@ -91,6 +91,8 @@ def command_path(command: str) -> str:
 def proxy_address(address: str) -> str:
     """``host:port`` of a Teleport proxy; a missing port means 443. IPv6 literals go in brackets."""
     host, port = address, "443"
+    if "://" in address or "/" in address:
+        raise ValueError(f"{address!r} is not HOST:PORT (no scheme or path, e.g. teleport.example.com:443)")
     if address.startswith("["):
         end = address.find("]")
         if end < 0:
