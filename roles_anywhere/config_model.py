@@ -223,7 +223,7 @@ class BotConfig(_ConfigModel):
     @field_validator("storage_path")
     @classmethod
     def _storage_path(cls, path: str | None) -> str | None:
-        return None if path is None else field_rules.absolute_path(path, what="folder")
+        return None if path is None else field_rules.absolute_path(path, what="folder", in_aws_config=False)
 
     @field_validator("token")
     @classmethod
@@ -237,7 +237,7 @@ class BotConfig(_ConfigModel):
                     "join token, not the token itself (it is a secret and would be written into "
                     "rendered files and stack outputs)"
                 )
-            return field_rules.absolute_path(token, what="file path")
+            return field_rules.absolute_path(token, what="file path", in_aws_config=False)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", token):
             raise ValueError(f"{token!r} is not the name of a Teleport join token")
         return token

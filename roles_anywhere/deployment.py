@@ -53,6 +53,7 @@ TrustAnchorArn = Annotated[str, _matches(TRUST_ANCHOR_ARN, "Roles Anywhere trust
 ProfileArn = Annotated[str, _matches(PROFILE_ARN, "Roles Anywhere profile")]
 RoleArn = Annotated[str, _matches(ROLE_ARN, "IAM role")]
 AbsolutePath = Annotated[str, _check(field_rules.absolute_path)]
+HostPath = Annotated[str, _check(lambda path: field_rules.absolute_path(path, in_aws_config=False))]
 
 
 class _OutputModel(BaseModel):
@@ -64,14 +65,14 @@ class DeployedBot(_OutputModel):
 
     join_method: str
     token: str
-    storage_path: AbsolutePath
+    storage_path: HostPath
 
     @model_validator(mode="after")
     def _known_method(self) -> DeployedBot:
         if self.join_method not in JOIN_METHODS:
             raise ValueError(f"joinMethod {self.join_method!r} is not a Teleport join method")
         if self.join_method == "token":
-            field_rules.absolute_path(self.token, what="file path")
+            field_rules.absolute_path(self.token, what="file path", in_aws_config=False)
         return self
 
 

@@ -34,12 +34,13 @@ def _control_character(text: str) -> str | None:
     return None
 
 
-def absolute_path(path: str, *, what: str = "path") -> str:
+def absolute_path(path: str, *, what: str = "path", in_aws_config: bool = True) -> str:
     """A normalised absolute POSIX path that every renderer can carry intact.
 
     Relative paths are refused because ``credential_process`` and tbot run from unknown working
     directories and never expand ``~``. ``.``/``..``/``//`` are refused so that two spellings of
-    one folder cannot both pass the duplicate check.
+    one folder cannot both pass the duplicate check. ``in_aws_config``: the path is also written
+    into ``~/.aws/config`` (see ``config_file_safe``).
     """
     if not path.startswith("/"):
         raise ValueError(f"must be an absolute {what} (starting with '/'), got {path!r}")
@@ -53,7 +54,7 @@ def absolute_path(path: str, *, what: str = "path") -> str:
     segments = path[1:].split("/")
     if any(segment in ("", ".", "..") for segment in segments):
         raise ValueError(f"must be a normalised {what}: no '//', '.' or '..' segments and no trailing '/'")
-    return config_file_safe(path)
+    return config_file_safe(path) if in_aws_config else path
 
 
 def local_folder(path: str) -> str:

@@ -7,6 +7,7 @@ environment guarantees that every interpolated value went through a quoting filt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -147,6 +148,17 @@ def _only_quoted(value: object) -> object:
     return value
 
 
+def _defined_only(quote: Callable[..., Quoted]) -> Callable[..., Quoted]:
+    """A filter that lets ``StrictUndefined`` raise its own error instead of being quoted."""
+
+    def checked(value: object, *args: Any) -> Quoted:
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # raises jinja2.UndefinedError naming the missing variable
+        return quote(value, *args)
+
+    return checked
+
+
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -158,6 +170,6 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         finalize=_only_quoted,
     )
-    env.filters.update(FILTERS)
+    env.filters.update({name: _defined_only(quote) for name, quote in FILTERS.items()})
     env.filters["duration"] = format_duration
     return env

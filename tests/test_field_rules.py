@@ -73,7 +73,8 @@ def test_proxy_address(address: str, normalised: str) -> None:
     [
         (
             "https://teleport.example.com",
-            "'https://teleport.example.com' is not HOST:PORT (no scheme or path, e.g. teleport.example.com:443)",
+            "'https://teleport.example.com' is not HOST:PORT "
+            "(no scheme or path, e.g. teleport.example.com:443)",
         ),
         ("teleport.example.com:", "port '' is not a number from 1 to 65535"),
         ("teleport.example.com:70000", "port '70000' is not a number from 1 to 65535"),

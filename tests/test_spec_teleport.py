@@ -82,7 +82,8 @@ def test_svid_ttl_is_normalised() -> None:
         ),
         (
             {"api_svidDirectory": "/opt/a\nb"},
-            "workloads.api.svidDirectory: contains the control character U+000A; a folder must be printable text",
+            "workloads.api.svidDirectory: contains the control character U+000A; "
+            "a folder must be printable text",
         ),
         (
             {"api_svidDirectory": "/opt/machine-id/worker"},
@@ -110,7 +111,8 @@ def test_svid_ttl_is_normalised() -> None:
         ),
         (
             {"api_bots": ["ci-runner"], "teleport": {"bots": {"ci-runnr": {}}}},
-            "teleport.bots.ci-runnr: no workload lists bot 'ci-runnr' in its bots (did you mean 'ci-runner'?)",
+            "teleport.bots.ci-runnr: no workload lists bot 'ci-runnr' in its bots "
+            "(did you mean 'ci-runner'?)",
         ),
         (
             {"api_bots": ["ci"], "teleport": {"bots": {"ci": {"joinMethod": "magic"}}}},
@@ -144,7 +146,8 @@ def test_svid_ttl_is_normalised() -> None:
         ),
         (
             {"aws": {"signingHelper": "./aws_signing_helper"}},
-            "aws.signingHelper: must be a program name on PATH or an absolute path, got './aws_signing_helper'",
+            "aws.signingHelper: must be a program name on PATH or an absolute path, "
+            "got './aws_signing_helper'",
         ),
         ({"aws": {"signinghelper": "x"}}, "aws.signinghelper: unknown key (did you mean 'signingHelper'?)"),
         ({"artifactsDir": ""}, "artifactsDir: must be a folder path"),
