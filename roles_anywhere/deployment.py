@@ -39,7 +39,7 @@ ROLE_ARN = re.compile(
 def _matches(pattern: re.Pattern[str], what: str) -> AfterValidator:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
-            raise ValueError(f"{value!r} is not a {what} ARN")
+            raise ValueError(f"{value!r} is not {what} ARN")
         return value
 
     return AfterValidator(check)
@@ -49,9 +49,9 @@ def _check(rule: Any) -> AfterValidator:
     return AfterValidator(rule)
 
 
-TrustAnchorArn = Annotated[str, _matches(TRUST_ANCHOR_ARN, "Roles Anywhere trust anchor")]
-ProfileArn = Annotated[str, _matches(PROFILE_ARN, "Roles Anywhere profile")]
-RoleArn = Annotated[str, _matches(ROLE_ARN, "IAM role")]
+TrustAnchorArn = Annotated[str, _matches(TRUST_ANCHOR_ARN, "a Roles Anywhere trust anchor")]
+ProfileArn = Annotated[str, _matches(PROFILE_ARN, "a Roles Anywhere profile")]
+RoleArn = Annotated[str, _matches(ROLE_ARN, "an IAM role")]
 AbsolutePath = Annotated[str, _check(field_rules.absolute_path)]
 HostPath = Annotated[str, _check(lambda path: field_rules.absolute_path(path, in_aws_config=False))]
 
@@ -132,7 +132,7 @@ def load_deployment(outputs: Mapping[str, Any], *, source: str) -> Deployment:
         deployment = Deployment.model_validate(dict(outputs))
     except ValidationError as err:
         error = err.errors(include_url=False, include_input=False)[0]
-        message = error["msg"].removeprefix("Value error, ")
+        message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be", 1)
         if error["type"] == "missing":
             message = "is missing (were these outputs written by this project's `pulumi up`?)"
         raise ConfigError(f"{source}: {naming.key_path(*error['loc'])}", message) from None

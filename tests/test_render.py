@@ -7,7 +7,6 @@ import copy
 import os
 import re
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -364,6 +363,3 @@ def test_stack_file_round_trip_of_the_example_keys() -> None:
     """The example documents every new key; the stack file reader passes them as Pulumi would."""
     values = read_stack_file(ROOT / "Pulumi.example.yaml").project_values()
     assert {"teleport", "aws"} <= values.keys()
-
-
-Check = Callable[[dict[str, str]], None]
