@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import configparser
 import copy
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from roles_anywhere import PROJECT
+from roles_anywhere import PROJECT, field_rules
 from roles_anywhere.cli import main
 from roles_anywhere.deployment import load_deployment
 from roles_anywhere.errors import ConfigError
@@ -245,3 +250,57 @@ def test_default_artifacts_dir_is_out_slash_stack(tmp_path: Path) -> None:
     )
     assert (tmp_path / "out" / "staging" / "aws" / "config").is_file()
     assert f"{PROJECT}" in (tmp_path / "out" / "staging" / "README.md").read_text()
+
+
+SEGMENT = st.text(
+    st.characters(exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp"), exclude_characters="/"),
+    min_size=1,
+    max_size=12,
+).filter(lambda s: s not in (".", ".."))
+PATHS = st.lists(SEGMENT, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
+USERS = st.text(
+    st.characters(exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp", "Zs"), exclude_characters="/"),
+    min_size=1,
+    max_size=20,
+)
+
+
+def _valid(rule: Any, value: str) -> bool:
+    try:
+        rule(value)
+    except ValueError:
+        return False
+    return True
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(directory=PATHS, helper=PATHS, storage=PATHS, token=PATHS, user=USERS)
+def test_any_accepted_value_comes_back_exactly_from_every_parser(
+    example_outputs: dict[str, Any], directory: str, helper: str, storage: str, token: str, user: str
+) -> None:
+    assume(_valid(field_rules.absolute_path, directory) and _valid(field_rules.command_path, helper))
+    assume(_valid(lambda p: field_rules.absolute_path(p, in_aws_config=False), storage))
+    assume(_valid(lambda p: field_rules.absolute_path(p, in_aws_config=False), token))
+    assume(_valid(field_rules.user_name, user))
+    outputs = copy.deepcopy(example_outputs)
+    workload = outputs["workloads"]["example-service"]
+    workload.update(svidDirectory=directory, users=[user])
+    outputs["aws"]["signingHelper"] = helper
+    outputs["teleport"]["bots"]["ci-runner"] = {"joinMethod": "token", "token": token, "storagePath": storage}
+    files = render_artifacts(load_deployment(outputs, source="outputs"))
+
+    bot = yaml.safe_load(files["tbot/ci-runner.yaml"])
+    assert bot["onboarding"]["token"] == token
+    assert bot["storage"]["path"] == storage
+    assert bot["services"][1]["destination"]["path"] == directory
+    parser = configparser.RawConfigParser()
+    parser.read_string(files["aws/config"])
+    argv = shlex.split(parser["profile example-service"]["credential_process"])
+    assert argv[:4] == [helper, "credential-process", "--certificate", f"{directory}/svid.pem"]
+    assert argv[5] == f"{directory}/svid_key.pem"
+    command = shlex.split(files["tsh/example-service.sh"].splitlines()[-1])
+    assert command[-2:] == ["--output", directory]
+    assert f"#      {user}\n" in files["teleport/apply.sh"]
+    for path, text in files.items():
+        if path.endswith(".yaml"):
+            assert yaml.safe_load(text)  # every YAML file still parses
