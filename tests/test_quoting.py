@@ -119,3 +119,9 @@ def test_markdown_code(value: str, text: str) -> None:
 def test_every_filter_returns_quoted() -> None:
     for result in (yaml_scalar("x"), shell_words("x"), ini_value("x"), comment("x"), markdown_code("x")):
         assert isinstance(result, Quoted)
+
+
+@given(st.text(st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=40))
+def test_yaml_fast_path_is_what_pyyaml_emits(value: str) -> None:
+    emitted = yaml.dump(value, Dumper=yaml.SafeDumper, default_style='"', allow_unicode=True, width=10**9)
+    assert yaml_scalar(value) == emitted.removesuffix("\n")
