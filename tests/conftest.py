@@ -7,10 +7,17 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings
+
 
 from roles_anywhere import PROJECT
 
 from .certs import make_ca
+
+# No timing assertions in tests: Hypothesis's per-example deadline is one, and it fails at random on a
+# loaded CI machine. Speed is measured in benchmarks/ instead.
+settings.register_profile("no-deadline", deadline=None)
+settings.load_profile("no-deadline")
 
 ROOT = Path(__file__).resolve().parent.parent
 CA = make_ca()
