@@ -9,7 +9,6 @@ import pytest
 import yaml
 from hypothesis import settings
 
-
 from roles_anywhere import PROJECT
 
 from .certs import make_ca
