@@ -28,7 +28,7 @@ class Quoted(str):
     __slots__ = ()
 
 
-_PLAIN_ASCII = re.compile(r'[ !#-\[\]-~]*')  # printable ASCII except '"' and '\\'
+_PLAIN_ASCII = re.compile(r"[ !#-\[\]-~]*")  # printable ASCII except '"' and '\\'
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
 _INI_COMMENT = re.compile(r"\s[#;]")
 
