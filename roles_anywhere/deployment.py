@@ -121,10 +121,6 @@ class Deployment(_OutputModel):
         assert match is not None  # noqa: S101 - guaranteed by the field's validator
         return match.group("region")
 
-    def bot_workloads(self, bot: str) -> list[tuple[str, DeployedWorkload]]:
-        """The workloads ``bot`` serves, by name."""
-        return [(name, w) for name, w in sorted(self.workloads.items()) if bot in w.bots]
-
 
 def load_deployment(outputs: Mapping[str, Any], *, source: str) -> Deployment:
     """Validate stack outputs into a ``Deployment``; errors name ``source`` and the output key."""
