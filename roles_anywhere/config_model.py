@@ -230,17 +230,7 @@ class BotConfig(_ConfigModel):
     def _token_is_not_a_secret(cls, token: str | None, info: ValidationInfo) -> str | None:
         if token is None:
             return None
-        if info.data.get("join_method", "token") == "token":
-            if not token.startswith("/"):
-                raise ValueError(
-                    "with joinMethod 'token' give the absolute path of a file holding the one-time "
-                    "join token, not the token itself (it is a secret and would be written into "
-                    "rendered files and stack outputs)"
-                )
-            return field_rules.absolute_path(token, what="file path", in_aws_config=False)
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}", token):
-            raise ValueError(f"{token!r} is not the name of a Teleport join token")
-        return token
+        return field_rules.join_token(token, info.data.get("join_method", "token"))
 
 
 class TeleportConfig(_ConfigModel):

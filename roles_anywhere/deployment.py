@@ -71,8 +71,10 @@ class DeployedBot(_OutputModel):
     def _known_method(self) -> DeployedBot:
         if self.join_method not in JOIN_METHODS:
             raise ValueError(f"joinMethod {self.join_method!r} is not a Teleport join method")
-        if self.join_method == "token":
-            field_rules.absolute_path(self.token, what="file path", in_aws_config=False)
+        try:
+            field_rules.join_token(self.token, self.join_method)
+        except ValueError as err:
+            raise ValueError(f"token: {err}") from None
         return self
 
 

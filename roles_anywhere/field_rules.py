@@ -21,6 +21,7 @@ MAX_SVID_TTL = 24 * 3_600
 _DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _INI_COMMENT = re.compile(r"\s[#;]")
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 BOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 BOT_NAME_RULE = "1-64 letters, digits, '.', '_' and '-', starting with a letter or digit"
 USER_NAME_RULE = "1-255 printable characters without whitespace or '/'"
@@ -152,6 +153,21 @@ def bot_name(name: str) -> str:
     if not BOT_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a bot name: use {BOT_NAME_RULE}")
     return name
+
+
+def join_token(token: str, join_method: str) -> str:
+    """A bot's ``onboarding.token``: a file path for the secret ``token`` method, else a token's name."""
+    if join_method == "token":
+        if not token.startswith("/"):
+            raise ValueError(
+                "with joinMethod 'token' give the absolute path of a file holding the one-time "
+                "join token, not the token itself (it is a secret and would be written into "
+                "rendered files and stack outputs)"
+            )
+        return absolute_path(token, what="file path", in_aws_config=False)
+    if not _TOKEN_NAME.fullmatch(token):
+        raise ValueError(f"{token!r} is not the name of a Teleport join token")
+    return token
 
 
 def user_name(name: str) -> str:

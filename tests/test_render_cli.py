@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from roles_anywhere import PROJECT, field_rules
 from roles_anywhere.cli import main
 from roles_anywhere.deployment import load_deployment
-from roles_anywhere.errors import ConfigError
+from roles_anywhere.errors import ConfigError, RolesAnywhereError
 from roles_anywhere.plan import plan_stack_file, run_program
 from roles_anywhere.render import render_artifacts
 from roles_anywhere.stack_file import read_stack_file
@@ -304,3 +304,19 @@ def test_any_accepted_value_comes_back_exactly_from_every_parser(
     for path, text in files.items():
         if path.endswith(".yaml"):
             assert yaml.safe_load(text)  # every YAML file still parses
+
+
+def test_pulumi_up_refuses_to_overwrite_a_strangers_file_in_artifacts_dir(tmp_path: Path) -> None:
+    (tmp_path / "out" / "prod").mkdir(parents=True)
+    (tmp_path / "out" / "prod" / "README.md").write_text("mine")
+    stack = read_stack_file(write_stack(tmp_path, stack_config(), stack="prod"))
+    with pytest.raises(RolesAnywhereError, match="exists and was not written by roles-anywhere"):
+        run_program(
+            config=stack.config,
+            stack="prod",
+            region="us-east-2",
+            account_id="111122223333",
+            config_dir=tmp_path,
+            write_artifacts=True,
+        )
+    assert (tmp_path / "out" / "prod" / "README.md").read_text() == "mine"
