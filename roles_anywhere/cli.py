@@ -1,4 +1,4 @@
-"""``roles-anywhere``: plan and render (later simulate) without a cloud account.
+"""``roles-anywhere``: plan, render and simulate without a cloud account.
 
 Exit status: 0 success, 1 denied or check failed, 2 bad input. Bad input is one line on stderr
 naming the config key or file, never a traceback and never key material.
@@ -18,6 +18,7 @@ from typing import NoReturn
 from .errors import RolesAnywhereError
 
 EXIT_OK = 0
+EXIT_DENIED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 70
 DEBUG_ENV = "ROLES_ANYWHERE_DEBUG"
@@ -55,6 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     render.set_defaults(handler=_render)
+    simulate = commands.add_parser(
+        "simulate", help="would Roles Anywhere give this SVID the role, and if not, why (offline)"
+    )
+    simulate.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
+    simulate.add_argument("--certificate", required=True, type=Path, metavar="SVID.pem")
+    simulate.add_argument("--intermediates", type=Path, metavar="CHAIN.pem", help="intermediate CAs, if any")
+    simulate.add_argument("--role", metavar="WORKLOAD", help="one workload's role (default: every workload)")
+    simulate.add_argument("--at", metavar="ISO-8601", help="check validity at this time (default: now)")
+    simulate.add_argument(
+        "--stack-outputs", type=Path, metavar="FILE", help="deployed ARNs from `pulumi stack output --json`"
+    )
+    simulate.add_argument(
+        "--trust-policy", type=Path, metavar="FILE", help="evaluate this trust policy JSON instead"
+    )
+    simulate.add_argument(
+        "--session-duration", type=int, metavar="SECONDS", help="requested duration (default: the workload's)"
+    )
+    simulate.add_argument("--json", action="store_true", help="a verdict per role as JSON")
+    simulate.set_defaults(handler=_simulate)
     return parser
 
 
@@ -99,6 +119,52 @@ def _render(args: argparse.Namespace) -> int:
     for path in result.removed:
         sys.stdout.write(f"  removed {args.out / path}\n")
     return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from . import simulate_inputs as inputs  # noqa: PLC0415 - see _plan
+    from .deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
+    from .simulate import certificate_findings, simulate  # noqa: PLC0415
+    from .simulate_report import format_report, report_json  # noqa: PLC0415
+    from .spec import load_spec  # noqa: PLC0415
+    from .stack_file import read_stack_file  # noqa: PLC0415
+
+    at = inputs.parse_time(args.at)
+    leaf, extra = inputs.load_leaf(args.certificate)
+    intermediates = (
+        inputs.load_certificates(args.intermediates, "--intermediates") if args.intermediates else []
+    )
+    custom = (
+        (inputs.load_trust_policy(args.trust_policy), str(args.trust_policy)) if args.trust_policy else None
+    )
+    spec = load_spec(read_stack_file(args.config).project_values(), base_dir=args.config.parent)
+    if args.stack_outputs is not None:
+        outputs = inputs.read_outputs_json(args.stack_outputs)
+        deployment = read_stack_outputs(args.stack_outputs)
+        for warning in inputs.bundle_drift(spec, outputs):
+            _say("warning", warning)
+    else:
+        from .plan import plan_stack_file  # noqa: PLC0415
+
+        deployment = load_deployment(plan_stack_file(args.config).outputs, source=f"plan of {args.config}")
+    if extra:
+        _say(
+            "warning",
+            f"--certificate {args.certificate}: holds {extra} more certificate(s); only the "
+            "first is the SVID (pass a chain with --intermediates)",
+        )
+    targets = inputs.role_targets(
+        deployment, role=args.role, custom_policy=custom, session_duration=args.session_duration
+    )
+    anchors = [cert.certificate for cert in spec.bundle.certificates]
+    findings = certificate_findings(leaf, intermediates, anchors, at)
+    verdicts = simulate(findings, targets, deployment.trust_anchor_arn)
+    if args.json:
+        document = report_json(leaf, findings, verdicts, at, deployment.trust_anchor_arn)
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(format_report(leaf, findings, verdicts, at, deployment.trust_anchor_arn))
+    return EXIT_OK if any(v.allowed for v in verdicts) else EXIT_DENIED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -126,3 +126,86 @@ def with_weak_signature(issued: Issued, algorithm: str) -> x509.Certificate:
 
 def pem_of(*certificates: x509.Certificate) -> str:
     return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates)
+
+
+def make_intermediate(
+    issuer: Issued,
+    name: str = "intermediate",
+    *,
+    key_kind: str = "ec-p256",
+    not_after: datetime | None = None,
+) -> Issued:
+    """An intermediate CA signed by ``issuer`` (CA:TRUE, keyCertSign)."""
+    key = make_key(key_kind)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=10))
+        .not_valid_after(not_after or NOW + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(issuer.key, hashes.SHA256())
+    )
+    return Issued(certificate, key)
+
+
+def make_svid(
+    issuer: Issued,
+    *uris: str,
+    key_kind: str = "ec-p256",
+    common_name: str | None = None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    ca: bool = False,
+    digital_signature: bool = True,
+    dns: tuple[str, ...] = (),
+) -> Issued:
+    """An X.509-SVID shaped like Teleport's: URI SAN(s), CA:FALSE, serverAuth+clientAuth, 1 hour."""
+    key = make_key(key_kind)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
+    names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(u) for u in uris]
+    names += [x509.DNSName(d) for d in dns]
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before or NOW - timedelta(minutes=1))
+        .not_valid_after(not_after or NOW + timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=digital_signature,
+                content_commitment=False,
+                key_encipherment=not digital_signature,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH, x509.OID_CLIENT_AUTH]), critical=False)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=not common_name)
+    return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
