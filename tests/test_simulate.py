@@ -285,3 +285,48 @@ def test_every_svid_is_allowed_exactly_for_the_roles_of_its_spiffe_id(workloads:
         for name, verdict in verdicts.items():
             if not verdict.allowed:
                 assert failed(verdicts, name) == "trust-policy"
+
+
+def test_repeated_rdns_are_joined_and_the_first_directory_name_is_mapped() -> None:
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    from roles_anywhere.principal_tags import map_principal_tags  # noqa: PLC0415
+
+    from .certs import make_key  # noqa: PLC0415
+
+    key = make_key()
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "platform"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "payments"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "api"),
+            x509.NameAttribute(NameOID.PSEUDONYM, "not-mapped"),
+        ]
+    )
+    names = [
+        x509.DirectoryName(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "first")])),
+        x509.DirectoryName(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "second")])),
+        x509.UniformResourceIdentifier(f"spiffe://{CLUSTER}/svc/api"),
+    ]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(CA_EC.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(NOW - timedelta(minutes=1))
+        .not_valid_after(NOW + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(CA_EC.key, hashes.SHA256())
+    )
+    assert map_principal_tags(certificate).tags == {
+        "x509Subject/OU": "platform/payments",
+        "x509Subject/CN": "api",
+        "x509Issuer/O": CLUSTER,
+        "x509Issuer/CN": CLUSTER,
+        "x509SAN/URI": f"spiffe://{CLUSTER}/svc/api",
+        "x509SAN/Name/CN": "first",
+    }
+    verdicts = run(certificate)
+    assert failed(verdicts, "api") == "certificate"  # no key usage extension at all: not digitalSignature
