@@ -11,29 +11,20 @@ Usage: python benchmarks/simulate_scale.py [N ...]   (default: 100 1000 5000)
 
 from __future__ import annotations
 
-import gc
 import platform
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.render_scale import CLUSTER, outputs_for  # noqa: E402
+from benchmarks.render_scale import CLUSTER, outputs_for, timed  # noqa: E402
 from roles_anywhere.deployment import load_deployment  # noqa: E402
 from roles_anywhere.principal_tags import uri_sans  # noqa: E402
 from roles_anywhere.simulate import certificate_findings, simulate  # noqa: E402
 from roles_anywhere.simulate_inputs import role_targets  # noqa: E402
 from tests.certs import NOW, make_ca, make_svid  # noqa: E402
-
-
-def timed(action: Any) -> tuple[float, Any]:
-    gc.collect()
-    start = time.perf_counter()
-    result = action()
-    return time.perf_counter() - start, result
 
 
 def main(sizes: list[int]) -> None:

@@ -19,7 +19,7 @@ from pydantic.alias_generators import to_camel
 
 from . import field_rules, naming
 from .config_model import JOIN_METHODS, CredentialSource, TeleportMode
-from .errors import ConfigError, SpiffeIdError
+from .errors import ConfigError, SpiffeIdError, read_user_file
 from .spiffe import SpiffeId
 
 _PARTITION = r"aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?"
@@ -140,12 +140,7 @@ def load_deployment(outputs: Mapping[str, Any], *, source: str) -> Deployment:
 
 def read_stack_outputs(path: Path) -> Deployment:
     """``pulumi stack output --json`` saved to ``path``, as a ``Deployment``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(str(path), f"cannot read: {getattr(err, 'strerror', None) or err}") from None
+    text = read_user_file(path)
     try:
         outputs = json.loads(text)
     except json.JSONDecodeError as err:

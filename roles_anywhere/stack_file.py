@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from . import PROJECT
-from .errors import ConfigError
+from .errors import ConfigError, read_user_file
 
 _STACK_FILE = re.compile(r"Pulumi\.(?P<stack>[^/]+)\.ya?ml")
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
@@ -46,12 +46,7 @@ class StackFile:
 
 def read_stack_file(path: Path) -> StackFile:
     """Parse ``path``; a missing, unreadable or malformed file is a ``ConfigError`` naming it."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(str(path), f"cannot read: {getattr(err, 'strerror', None) or err}") from None
+    text = read_user_file(path)
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -22,6 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 CA = make_ca()
 
 
+def with_dotted(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy of ``document`` with one dotted key set (``None`` deletes it)."""
+    result = copy.deepcopy(document)
+    *parents, last = path.split(".")
+    node = result
+    for part in parents:
+        node = node[part]
+    if value is None:
+        del node[last]
+    else:
+        node[last] = value
+    return result
+
+
 def base_values() -> dict[str, Any]:
     """A valid config, as short keys and Python values (what decode_config_values produces)."""
     return {

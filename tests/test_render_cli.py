@@ -22,7 +22,7 @@ from roles_anywhere.plan import plan_stack_file, run_program
 from roles_anywhere.render import render_artifacts
 from roles_anywhere.stack_file import read_stack_file
 
-from .conftest import ROOT, stack_config, write_stack
+from .conftest import ROOT, stack_config, with_dotted, write_stack
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +67,6 @@ def test_rerender_reports_unchanged_and_removes_dropped_workloads(
     out = capsys.readouterr().out
     assert f"removed {tmp_path / 'out' / 'tsh' / 'example-service.sh'}" in out
     assert not (tmp_path / "out" / "teleport" / "workload_identity-example-service.yaml").exists()
-
-
-def broken(outputs: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    result = copy.deepcopy(outputs)
-    *parents, last = path.split(".")
-    node = result
-    for part in parents:
-        node = node[part]
-    if value is None:
-        del node[last]
-    else:
-        node[last] = value
-    return result
 
 
 @pytest.mark.parametrize(
@@ -138,7 +125,7 @@ def broken(outputs: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 def test_tampered_stack_outputs_are_refused(
     tmp_path: Path, example_outputs: dict[str, Any], path: str, value: Any, error: str
 ) -> None:
-    outputs = broken(example_outputs, path, value)
+    outputs = with_dotted(example_outputs, path, value)
     with pytest.raises(ConfigError) as raised:
         load_deployment(outputs, source="outputs.json")
     assert str(raised.value) == f"outputs.json: {error}"

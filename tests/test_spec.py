@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from roles_anywhere.errors import ConfigError
 from roles_anywhere.spec import decode_config_values, load_spec
 
 from .certs import NOW
-from .conftest import CA, base_values
+from .conftest import CA, base_values, with_dotted
 
 
 def error_of(values: dict[str, Any], base_dir: Path = Path()) -> str:
@@ -26,16 +25,7 @@ def error_of(values: dict[str, Any], base_dir: Path = Path()) -> str:
 
 def with_path(path: str, value: Any) -> dict[str, Any]:
     """A copy of the base config with one dotted key set (``None`` deletes it)."""
-    result = copy.deepcopy(base_values())
-    *parents, last = path.split(".")
-    node = result
-    for part in parents:
-        node = node[part]
-    if value is None:
-        del node[last]
-    else:
-        node[last] = value
-    return result
+    return with_dotted(base_values(), path, value)
 
 
 def test_a_valid_config_becomes_a_sorted_immutable_spec() -> None:
