@@ -140,6 +140,11 @@ def load_deployment(outputs: Mapping[str, Any], *, source: str) -> Deployment:
 
 def read_stack_outputs(path: Path) -> Deployment:
     """``pulumi stack output --json`` saved to ``path``, as a ``Deployment``."""
+    return load_deployment(read_outputs_file(path), source=str(path))
+
+
+def read_outputs_file(path: Path) -> dict[str, Any]:
+    """The raw outputs object in ``path``; unreadable or non-JSON is a ``ConfigError`` naming it."""
     text = read_user_file(path)
     try:
         outputs = json.loads(text)
@@ -149,7 +154,7 @@ def read_stack_outputs(path: Path) -> Deployment:
         ) from None
     if not isinstance(outputs, dict):
         raise ConfigError(str(path), "not a JSON object of stack outputs (`pulumi stack output --json`)")
-    return load_deployment(outputs, source=str(path))
+    return outputs
 
 
 def _check_consistency(deployment: Deployment, source: str) -> None:

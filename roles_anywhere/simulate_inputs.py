@@ -82,15 +82,6 @@ def load_trust_policy(path: Path) -> dict[str, Any]:
     return document
 
 
-def read_outputs_json(path: Path) -> dict[str, Any]:
-    """The raw stack outputs (already validated by ``read_stack_outputs``), for the bundle comparison."""
-    try:
-        document = json.loads(_read(path, "--stack-outputs").decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
 def bundle_drift(spec: Spec, outputs: dict[str, Any]) -> list[str]:
     """Warn when the config's CA bundle is not the one the deployed anchor holds."""
     deployed = outputs.get("caCertificates")

@@ -46,6 +46,25 @@ def make_key(kind: str = "ec-p256") -> Any:
     raise ValueError(kind)
 
 
+def key_usage(**granted: bool) -> x509.KeyUsage:
+    """A KeyUsage with only the named usages set (``key_cert_sign=True``…)."""
+    flags = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    return x509.KeyUsage(**(flags | granted))
+
+
 def make_ca(
     cluster: str = "example.teleport.sh",
     *,
@@ -79,17 +98,7 @@ def make_ca(
         builder = builder.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     if key_cert_sign is not None:
         builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=key_cert_sign,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(digital_signature=True, key_cert_sign=key_cert_sign, crl_sign=True),
             critical=True,
         )
     algorithm = None if isinstance(key, ed25519.Ed25519PrivateKey) else (digest or hashes.SHA256())
@@ -147,17 +156,7 @@ def make_intermediate(
         .not_valid_after(not_after or NOW + timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(key_cert_sign=True, crl_sign=True),
             critical=True,
         )
         .sign(issuer.key, hashes.SHA256())
@@ -191,16 +190,8 @@ def make_svid(
         .not_valid_after(not_after or NOW + timedelta(hours=1))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=digital_signature,
-                content_commitment=False,
-                key_encipherment=not digital_signature,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=ca,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
+            key_usage(
+                digital_signature=digital_signature, key_encipherment=not digital_signature, key_cert_sign=ca
             ),
             critical=True,
         )

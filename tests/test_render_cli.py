@@ -188,28 +188,28 @@ def test_render_refuses_to_replace_a_strangers_file(
     assert (out / "README.md").read_text() == "mine"
 
 
+def run_up(tmp_path: Path, config: dict[str, Any], stack: str, *, write: bool = True) -> dict[str, Any]:
+    """The program under the mocks as `pulumi up` runs it (``write``) or as a plan; its outputs."""
+    stack_file = read_stack_file(write_stack(tmp_path, config, stack=stack))
+    return run_program(
+        config=stack_file.config,
+        stack=stack,
+        region="us-east-2",
+        account_id="111122223333",
+        config_dir=tmp_path,
+        write_artifacts=write,
+    ).outputs
+
+
 def test_pulumi_up_writes_the_rendered_files_to_artifacts_dir(tmp_path: Path) -> None:
     """The program under the mocks as `pulumi up` runs it (not a preview, not a plan) writes the files."""
     config = stack_config(
         artifactsDir="rendered",
         workloads={"orders": {"spiffeId": "/svc/orders", "bots": ["ci"]}},
     )
-    path = write_stack(tmp_path, config, stack="prod")
-    stack = read_stack_file(path)
-
-    def run(write: bool) -> dict[str, Any]:
-        return run_program(
-            config=stack.config,
-            stack="prod",
-            region="us-east-2",
-            account_id="111122223333",
-            config_dir=tmp_path,
-            write_artifacts=write,
-        ).outputs
-
-    planned = run(write=False)
+    planned = run_up(tmp_path, config, "prod", write=False)
     assert not (tmp_path / "rendered").exists()  # a plan writes nothing
-    outputs = run(write=True)
+    outputs = run_up(tmp_path, config, "prod")
     written = tree(tmp_path / "rendered")
     assert written == outputs["artifacts"] == planned["artifacts"]
     assert written == render_artifacts(load_deployment(outputs, source="outputs"))
@@ -225,16 +225,7 @@ def test_pulumi_up_writes_the_rendered_files_to_artifacts_dir(tmp_path: Path) ->
 
 
 def test_default_artifacts_dir_is_out_slash_stack(tmp_path: Path) -> None:
-    path = write_stack(tmp_path, stack_config(), stack="staging")
-    stack = read_stack_file(path)
-    run_program(
-        config=stack.config,
-        stack="staging",
-        region="us-east-2",
-        account_id="111122223333",
-        config_dir=tmp_path,
-        write_artifacts=True,
-    )
+    run_up(tmp_path, stack_config(), "staging")
     assert (tmp_path / "out" / "staging" / "aws" / "config").is_file()
     assert f"{PROJECT}" in (tmp_path / "out" / "staging" / "README.md").read_text()
 
@@ -296,14 +287,6 @@ def test_any_accepted_value_comes_back_exactly_from_every_parser(
 def test_pulumi_up_refuses_to_overwrite_a_strangers_file_in_artifacts_dir(tmp_path: Path) -> None:
     (tmp_path / "out" / "prod").mkdir(parents=True)
     (tmp_path / "out" / "prod" / "README.md").write_text("mine")
-    stack = read_stack_file(write_stack(tmp_path, stack_config(), stack="prod"))
     with pytest.raises(RolesAnywhereError, match="exists and was not written by roles-anywhere"):
-        run_program(
-            config=stack.config,
-            stack="prod",
-            region="us-east-2",
-            account_id="111122223333",
-            config_dir=tmp_path,
-            write_artifacts=True,
-        )
+        run_up(tmp_path, stack_config(), "prod")
     assert (tmp_path / "out" / "prod" / "README.md").read_text() == "mine"
