@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from .errors import BundleError
+from .spiffe_bundle import looks_like_json, parse_spiffe_bundle
 
 MAX_CERTIFICATES = 2
 MAX_BUNDLE_CHARS = 8000
@@ -65,30 +66,48 @@ class CaBundle:
 
 
 def load_bundle_file(path: Path, *, key: str, display: str, now: datetime | None = None) -> CaBundle:
-    """Read and validate a PEM bundle file; errors name ``key`` and the file as the user wrote it."""
+    """Read and validate a PEM or SPIFFE bundle JSON file; errors name ``key`` and the file as written."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise BundleError(key, f"{display}: file not found") from None
     except IsADirectoryError:
-        raise BundleError(key, f"{display}: is a directory, not a PEM file") from None
+        raise BundleError(key, f"{display}: is a directory, not a PEM or bundle JSON file") from None
     except OSError as err:
         raise BundleError(key, f"{display}: cannot read: {err.strerror}") from None
+    return parse_bundle_bytes(raw, key=key, source=f"{display}: ", now=now)
+
+
+def parse_bundle_bytes(raw: bytes, *, key: str, source: str = "", now: datetime | None = None) -> CaBundle:
+    """PEM certificates or SPIFFE bundle JSON, recognised by content, validated as a trust anchor bundle."""
+    if _PRIVATE_KEY_MARKER.search(raw.decode("latin-1")):
+        raise _private_key_error(key, source)
     try:
-        text = raw.decode("ascii")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise BundleError(key, f"{display}: not PEM (the file is binary or not ASCII text)") from None
-    return parse_pem_bundle(text, key=key, source=f"{display}: ", now=now)
+        raise BundleError(
+            key, f"{source}is neither PEM nor SPIFFE bundle JSON (binary, or not UTF-8 text)"
+        ) from None
+    if looks_like_json(text):
+        served = parse_spiffe_bundle(text, key=key, source=source)
+        return validate_ca_certificates(served.certificates, key=key, source=source, now=now)
+    if not text.isascii():
+        raise BundleError(key, f"{source}is not PEM: it holds non-ASCII text")
+    return parse_pem_bundle(text, key=key, source=source, now=now)
+
+
+def _private_key_error(key: str, source: str) -> BundleError:
+    return BundleError(
+        key,
+        f"{source}contains a private key; refusing it (a trust anchor needs only the CA certificate, "
+        "and the key must never leave the CA)",
+    )
 
 
 def parse_pem_bundle(text: str, *, key: str, source: str = "", now: datetime | None = None) -> CaBundle:
     """Validate PEM text holding CA certificates. ``source`` prefixes messages (e.g. the file name)."""
     if _PRIVATE_KEY_MARKER.search(text):
-        raise BundleError(
-            key,
-            f"{source}contains a private key; refusing it (a trust anchor needs only the CA certificate, "
-            "and the key must never leave the CA)",
-        )
+        raise _private_key_error(key, source)
     blocks = list(_PEM_BLOCK.finditer(text))
     if not blocks:
         raise BundleError(key, f"{source}not PEM: no '-----BEGIN CERTIFICATE-----' block found")

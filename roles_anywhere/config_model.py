@@ -30,6 +30,8 @@ DEFAULT_SESSION_SECONDS = 3_600
 DEFAULT_NOTIFICATION_DAYS = 45
 MAX_MANAGED_POLICIES = 20
 MAX_INLINE_POLICY_CHARS = 10_240
+MIN_FETCH_TIMEOUT = 1
+MAX_FETCH_TIMEOUT = 600
 
 POLICY_ARN = re.compile(
     r"arn:aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?:iam::(?:aws|\d{12}):policy/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}"
@@ -99,17 +101,78 @@ class _ConfigModel(BaseModel):
 
 
 class CaBundleConfig(_ConfigModel):
-    """Where the Teleport SPIFFE CA comes from: exactly one of ``file`` or ``pem``."""
+    """Where the Teleport SPIFFE CA comes from: exactly one source, plus how to reach it.
+
+    ``proxy`` and ``bundleUrl`` fetch a SPIFFE trust bundle (every CA the cluster trusts, old and
+    new during a rotation); ``command`` runs a program and reads PEM or bundle JSON from stdout;
+    ``file`` holds PEM or bundle JSON (recognised by content); ``pem`` is the PEM text itself.
+    """
 
     file: str | None = None
     pem: str | None = None
+    proxy: str | None = None
+    bundle_url: str | None = None
+    command: list[str] | None = None
+    proxy_ca_file: str | None = None
+    timeout: WholeNumber | None = None
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, address: str | None) -> str | None:
+        return None if address is None else field_rules.proxy_address(address)
+
+    @field_validator("bundle_url")
+    @classmethod
+    def _bundle_url(cls, url: str | None) -> str | None:
+        return None if url is None else field_rules.bundle_url(url)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, argv: list[str] | None) -> list[str] | None:
+        return None if argv is None else field_rules.command_argv(argv)
+
+    @field_validator("file", "proxy_ca_file")
+    @classmethod
+    def _local_file(cls, path: str | None) -> str | None:
+        return None if path is None else field_rules.local_path(path, what="file path")
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, seconds: int | None) -> int | None:
+        if seconds is not None and not MIN_FETCH_TIMEOUT <= seconds <= MAX_FETCH_TIMEOUT:
+            raise ValueError(
+                f"must be between {MIN_FETCH_TIMEOUT} and {MAX_FETCH_TIMEOUT} seconds, got {seconds}"
+            )
+        return seconds
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CaBundleConfig:
-        given = [k for k in ("file", "pem") if getattr(self, k) is not None]
+        given = [key for key, field in CA_BUNDLE_SOURCES.items() if getattr(self, field) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of 'file' (a PEM file) or 'pem' (the PEM text)")
+            listed = ", ".join(f"'{key}'" for key in CA_BUNDLE_SOURCES)
+            found = f" (found {', '.join(given)})" if given else ""
+            raise ValueError(f"give exactly one source: {listed}{found}")
+        if self.proxy_ca_file is not None and given[0] not in ("proxy", "bundleUrl"):
+            raise ValueError(f"'proxyCaFile' applies only to 'proxy' and 'bundleUrl', not to '{given[0]}'")
+        if self.timeout is not None and given[0] not in ("proxy", "bundleUrl", "command"):
+            raise ValueError(
+                f"'timeout' applies only to 'proxy', 'bundleUrl' and 'command', not to '{given[0]}'"
+            )
         return self
+
+    @property
+    def source_key(self) -> str:
+        """The config key of the source in use (``caBundle.proxy``…), for messages."""
+        return "caBundle." + next(k for k, f in CA_BUNDLE_SOURCES.items() if getattr(self, f) is not None)
+
+
+CA_BUNDLE_SOURCES = {
+    "proxy": "proxy",
+    "bundleUrl": "bundle_url",
+    "command": "command",
+    "file": "file",
+    "pem": "pem",
+}
 
 
 class TrustAnchorConfig(_ConfigModel):
@@ -355,7 +418,7 @@ class StackConfig(_ConfigModel):
     @field_validator("artifacts_dir")
     @classmethod
     def _artifacts_dir(cls, path: str | None) -> str | None:
-        return None if path is None else field_rules.local_folder(path)
+        return None if path is None else field_rules.local_path(path)
 
     @field_validator("account_id")
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
+import urllib.parse
 
 MAX_PATH = 4_096
 MIN_SVID_TTL = 60
@@ -58,12 +59,48 @@ def absolute_path(path: str, *, what: str = "path", in_aws_config: bool = True) 
     return config_file_safe(path) if in_aws_config else path
 
 
-def local_folder(path: str) -> str:
-    """A folder on the machine that runs `pulumi up` (relative to the stack file's folder, or absolute)."""
+def local_path(path: str, *, what: str = "folder path") -> str:
+    """A path on the machine that runs `pulumi up` (relative to the stack file's folder, or absolute)."""
     bad = _control_character(path)
     if not path.strip() or bad:
-        raise ValueError("must be a folder path" + (f" without control characters ({bad})" if bad else ""))
+        raise ValueError(f"must be a {what}" + (f" without control characters ({bad})" if bad else ""))
     return path
+
+
+def bundle_url(url: str) -> str:
+    """An ``https://`` SPIFFE bundle URL: over plain HTTP anyone on the path could swap the CA."""
+    bad = _control_character(url)
+    if bad:
+        raise ValueError(f"contains the control character {bad}")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "https":
+        raise ValueError(
+            f"must be an https:// URL, got {url!r}: "
+            "a trust bundle fetched without TLS could be swapped in transit"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry user:password; a SPIFFE bundle endpoint needs no credentials")
+    if parts.fragment:
+        raise ValueError("must not have a '#fragment'")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    host = parts.hostname or ""
+    proxy_address(f"[{host}]:{port or 443}" if ":" in host else f"{host}:{port or 443}")
+    return url
+
+
+def command_argv(argv: list[str]) -> list[str]:
+    """A command as a list (program and arguments, no shell): ``[tctl, auth, export, --type, tls-spiffe]``."""
+    if not argv:
+        raise ValueError("must name a program, e.g. [tctl, auth, export, --type, tls-spiffe]")
+    for number, word in enumerate(argv):
+        if "\0" in word:
+            raise ValueError(f"item {number} contains a NUL character")
+    if not argv[0].strip():
+        raise ValueError("the program name (item 0) is empty")
+    return argv
 
 
 def config_file_safe(text: str) -> str:

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from . import naming
-from .bundle import CaBundle, load_bundle_file, parse_pem_bundle
+from .bundle import CaBundle
+from .bundle_sources import load_ca_bundle
 from .config_model import (
     CONFIG_KEYS,
     DEFAULT_SESSION_SECONDS,
@@ -117,6 +118,7 @@ class Spec:
     teleport: TeleportSettings = TeleportSettings()
     aws: AwsClientSettings = AwsClientSettings()
     artifacts_dir: str | None = None
+    bundle_origin: str = ""
 
     def workload(self, name: str) -> Workload:
         """The workload called ``name``; ``KeyError`` if there is none."""
@@ -159,7 +161,8 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None
     _check_distinct_svid_directories(workloads)
     teleport = _teleport_settings(config.teleport, config.cluster, workloads)
     _check_credential_source(config.aws, teleport)
-    bundle = _load_bundle(config.ca_bundle, base_dir, now)
+    loaded = load_ca_bundle(config.ca_bundle, base_dir=base_dir, now=now)
+    bundle = loaded.bundle
     anchor = config.trust_anchor
     return Spec(
         cluster=config.cluster,
@@ -172,19 +175,12 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None
         ),
         workloads=workloads,
         account_id=config.account_id,
-        warnings=bundle.warnings + tuple(_policy_count_warnings(workloads)),
+        warnings=bundle.warnings + loaded.warnings + tuple(_policy_count_warnings(workloads)),
         teleport=teleport,
         aws=AwsClientSettings(signing_helper=config.aws.signing_helper, credentials=config.aws.credentials),
         artifacts_dir=config.artifacts_dir,
+        bundle_origin=loaded.origin,
     )
-
-
-def _load_bundle(source: CaBundleConfig, base_dir: Path, now: datetime | None) -> CaBundle:
-    if source.file is not None:
-        path = Path(source.file).expanduser()
-        return load_bundle_file(base_dir / path, key="caBundle.file", display=source.file, now=now)
-    assert source.pem is not None  # noqa: S101 - guaranteed by CaBundleConfig
-    return parse_pem_bundle(source.pem, key="caBundle.pem", now=now)
 
 
 def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload:

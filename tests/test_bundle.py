@@ -188,10 +188,14 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
         return str(raised.value)
 
     assert file_error(tmp_path / "missing.pem") == "caBundle.file: ca/spiffe.pem: file not found"
-    assert file_error(tmp_path) == "caBundle.file: ca/spiffe.pem: is a directory, not a PEM file"
+    assert (
+        file_error(tmp_path) == "caBundle.file: ca/spiffe.pem: is a directory, not a PEM or bundle JSON file"
+    )
     der = tmp_path / "ca.der"
     der.write_bytes(bytes(range(256)))
-    assert file_error(der) == "caBundle.file: ca/spiffe.pem: not PEM (the file is binary or not ASCII text)"
+    assert file_error(der) == (
+        "caBundle.file: ca/spiffe.pem: is neither PEM nor SPIFFE bundle JSON (binary, or not UTF-8 text)"
+    )
     good = tmp_path / "ca.pem"
     good.write_text(make_ca().pem)
     assert len(load_bundle_file(good, key="caBundle.file", display="x", now=NOW).certificates) == 1

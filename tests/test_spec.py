@@ -82,9 +82,13 @@ def test_values_as_pulumi_passes_them_are_decoded() -> None:
         (with_path("caBundle", "ca.pem"), "caBundle: must be a mapping; e.g. {file: spiffe-ca.pem}"),
         (
             with_path("caBundle", {}),
-            "caBundle: give exactly one of 'file' (a PEM file) or 'pem' (the PEM text)",
+            "caBundle: give exactly one source: 'proxy', 'bundleUrl', 'command', 'file', 'pem'",
         ),
-        (with_path("caBundle", {"file": "a", "pem": "b"}), "caBundle: give exactly one of 'file'"),
+        (
+            with_path("caBundle", {"file": "a", "pem": "b"}),
+            "caBundle: give exactly one source: 'proxy', 'bundleUrl', 'command', 'file', 'pem' "
+            "(found file, pem)",
+        ),
         (with_path("caBundle", {"url": "x"}), "caBundle.url: unknown key"),
         (
             with_path("caBundle.pem", "junk"),
