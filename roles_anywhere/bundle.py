@@ -96,6 +96,16 @@ def parse_bundle_bytes(raw: bytes, *, key: str, source: str = "", now: datetime 
     return parse_pem_bundle(text, key=key, source=source, now=now)
 
 
+def parse_served_bundle(raw: bytes, *, key: str, source: str = "", now: datetime | None = None) -> CaBundle:
+    """A bundle endpoint's answer: SPIFFE bundle JSON only (an HTML error page is not a bundle)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BundleError(key, f"{source}is not a SPIFFE bundle: the answer is not UTF-8 text") from None
+    served = parse_spiffe_bundle(text, key=key, source=source)
+    return validate_ca_certificates(served.certificates, key=key, source=source, now=now)
+
+
 def _private_key_error(key: str, source: str) -> BundleError:
     return BundleError(
         key,

@@ -85,11 +85,7 @@ def _check_status(response: httpx.Response, url: str, key: str) -> None:
         raise BundleError(
             key, f"{url}: answered {reason}, a redirect to {target}; configure the final https URL instead"
         )
-    hint = (
-        " (is this a Teleport proxy? the endpoint exists since Teleport 16)"
-        if response.status_code == 404
-        else ""
-    )
+    hint = " (wrong host or path?)" if response.status_code == 404 else ""
     raise BundleError(key, f"{url}: answered {reason}; expected 200 with the SPIFFE bundle{hint}")
 
 

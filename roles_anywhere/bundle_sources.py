@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .bundle import CaBundle, load_bundle_file, parse_bundle_bytes, parse_pem_bundle
+from .bundle import CaBundle, load_bundle_file, parse_bundle_bytes, parse_pem_bundle, parse_served_bundle
 from .bundle_fetch import fetch_bundle
 from .config_model import CaBundleConfig
 from .errors import BundleError
@@ -58,7 +58,7 @@ def load_ca_bundle(source: CaBundleConfig, *, base_dir: Path, now: datetime | No
             timeout=source.timeout or DEFAULT_FETCH_TIMEOUT,
             max_bytes=MAX_BUNDLE_BYTES,
         )
-        return LoadedBundle(parse_bundle_bytes(body, key=key, source=f"{url}: ", now=now), url, key)
+        return LoadedBundle(parse_served_bundle(body, key=key, source=f"{url}: ", now=now), url, key)
     if source.command is not None:
         display = " ".join(source.command)
         stdout = run_bundle_command(

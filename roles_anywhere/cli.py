@@ -13,9 +13,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from .errors import RolesAnywhereError
+from .errors import ConfigError, RolesAnywhereError
+
+if TYPE_CHECKING:
+    from .deployment import Deployment
 
 EXIT_OK = 0
 EXIT_DENIED = 1
@@ -75,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--json", action="store_true", help="a verdict per role as JSON")
     simulate.set_defaults(handler=_simulate)
+    bundle = commands.add_parser(
+        "bundle",
+        help="show the CAs the caBundle source serves now; exit 1 if the deployed anchor differs",
+    )
+    bundle.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
+    bundle.add_argument(
+        "--stack-outputs",
+        type=Path,
+        metavar="FILE",
+        help="compare with the deployed anchor (pulumi stack output --json)",
+    )
+    bundle.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    bundle.set_defaults(handler=_bundle)
     return parser
 
 
@@ -165,6 +181,43 @@ def _simulate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_report(leaf, findings, verdicts, at, deployment.trust_anchor_arn))
     return EXIT_OK if any(v.allowed for v in verdicts) else EXIT_DENIED
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415 - see _plan
+
+    from .bundle_check import BundleCheck, check_json, format_check  # noqa: PLC0415
+    from .deployment import read_stack_outputs  # noqa: PLC0415
+    from .spec import load_spec  # noqa: PLC0415
+    from .stack_file import read_stack_file  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    spec = load_spec(read_stack_file(args.config).project_values(), base_dir=args.config.parent, now=now)
+    for warning in spec.warnings:
+        _say("warning", warning)
+    deployment = None
+    if args.stack_outputs is not None:
+        deployment = read_stack_outputs(args.stack_outputs)
+        _check_same_stack(spec.cluster, deployment, args.stack_outputs)
+    check = BundleCheck(spec.bundle_source, spec.bundle_origin, spec.bundle.certificates, deployment)
+    if args.json:
+        sys.stdout.write(json.dumps(check_json(check), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(format_check(check, now))
+    return EXIT_DENIED if check.up_to_date is False else EXIT_OK
+
+
+def _check_same_stack(cluster: str, deployment: Deployment, path: Path) -> None:
+    if deployment.cluster != cluster:
+        raise ConfigError(
+            f"--stack-outputs {path}",
+            f"are for cluster {deployment.cluster!r}, but the config's cluster is {cluster!r}",
+        )
+    if not deployment.ca_certificates:
+        raise ConfigError(
+            f"--stack-outputs {path}",
+            "have no caCertificates output (were they written by this project's `pulumi up`?)",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

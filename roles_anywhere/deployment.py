@@ -107,11 +107,21 @@ class DeployedWorkload(_OutputModel):
     svid_ttl: Annotated[str, _check(lambda text: field_rules.format_duration(field_rules.svid_ttl(text)))]
 
 
+class DeployedCa(_OutputModel):
+    """One CA certificate the deployed trust anchor holds, as exported (no certificate body)."""
+
+    subject: str
+    sha256_fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    not_after: str
+    key: str
+
+
 class Deployment(_OutputModel):
     """A whole stack as the renderers see it: every value they interpolate, validated."""
 
     cluster: str
     trust_anchor_arn: TrustAnchorArn
+    ca_certificates: list[DeployedCa] = Field(default_factory=list)
     teleport: DeployedTeleport
     aws: DeployedAws
     workloads: dict[str, DeployedWorkload] = Field(min_length=1)

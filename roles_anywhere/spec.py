@@ -119,6 +119,7 @@ class Spec:
     aws: AwsClientSettings = AwsClientSettings()
     artifacts_dir: str | None = None
     bundle_origin: str = ""
+    bundle_source: str = "caBundle"
 
     def workload(self, name: str) -> Workload:
         """The workload called ``name``; ``KeyError`` if there is none."""
@@ -180,6 +181,7 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None
         aws=AwsClientSettings(signing_helper=config.aws.signing_helper, credentials=config.aws.credentials),
         artifacts_dir=config.artifacts_dir,
         bundle_origin=loaded.origin,
+        bundle_source=loaded.key,
     )
 
 

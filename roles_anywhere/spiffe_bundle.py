@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from .errors import BundleError
 
 X509_SVID_USE = "x509-svid"
+_PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 
@@ -58,6 +59,12 @@ def parse_spiffe_bundle(text: str, *, key: str, source: str = "") -> SpiffeBundl
     for number, jwk in enumerate(keys, start=1):
         if not isinstance(jwk, dict):
             raise fail(f"key {number} is not a JSON object")
+        if any(private in jwk for private in _PRIVATE_JWK_MEMBERS):
+            raise BundleError(
+                key,
+                f"{source}key {number} carries private key parameters; refusing the bundle "
+                "(a trust bundle must hold public keys only)",
+            )
         use = jwk.get("use")
         if use != X509_SVID_USE:
             skipped.append(str(use) if isinstance(use, str) else "(no use)")
