@@ -139,7 +139,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _simulate(args: argparse.Namespace) -> int:
     from . import simulate_inputs as inputs  # noqa: PLC0415 - see _plan
-    from .deployment import load_deployment, read_outputs_file  # noqa: PLC0415
+    from .deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
     from .simulate import certificate_findings, simulate  # noqa: PLC0415
     from .simulate_report import format_report, report_json  # noqa: PLC0415
     from .spec import load_spec  # noqa: PLC0415
@@ -155,9 +155,8 @@ def _simulate(args: argparse.Namespace) -> int:
     )
     spec = load_spec(read_stack_file(args.config).project_values(), base_dir=args.config.parent)
     if args.stack_outputs is not None:
-        outputs = read_outputs_file(args.stack_outputs)
-        deployment = load_deployment(outputs, source=str(args.stack_outputs))
-        for warning in inputs.bundle_drift(spec, outputs):
+        deployment = read_stack_outputs(args.stack_outputs)
+        for warning in inputs.bundle_drift(spec, deployment):
             _say("warning", warning)
     else:
         from .plan import plan_stack_file  # noqa: PLC0415

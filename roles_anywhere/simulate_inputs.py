@@ -82,14 +82,11 @@ def load_trust_policy(path: Path) -> dict[str, Any]:
     return document
 
 
-def bundle_drift(spec: Spec, outputs: dict[str, Any]) -> list[str]:
+def bundle_drift(spec: Spec, deployment: Deployment) -> list[str]:
     """Warn when the config's CA bundle is not the one the deployed anchor holds."""
-    deployed = outputs.get("caCertificates")
-    if not isinstance(deployed, list):
-        return []
-    deployed_prints = {c.get("sha256Fingerprint") for c in deployed if isinstance(c, dict)}
+    deployed = {ca.sha256_fingerprint for ca in deployment.ca_certificates}
     configured = {c.fingerprint_sha256 for c in spec.bundle.certificates}
-    if deployed_prints == configured:
+    if not deployed or deployed == configured:
         return []
     return [
         "caBundle differs from the deployed trust anchor's certificates (stack output caCertificates); "
