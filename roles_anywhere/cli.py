@@ -1,4 +1,4 @@
-"""``roles-anywhere``: plan, render and simulate without a cloud account.
+"""``roles-anywhere``: plan, render, simulate and check the CA bundle without a cloud account.
 
 Exit status: 0 success, 1 denied or check failed, 2 bad input. Bad input is one line on stderr
 naming the config key or file, never a traceback and never key material.
