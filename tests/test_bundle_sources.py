@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from roles_anywhere.bundle import parse_bundle_bytes
 from roles_anywhere.bundle_sources import LoadedBundle, load_ca_bundle
 from roles_anywhere.config_model import CaBundleConfig
 from roles_anywhere.errors import BundleError, ConfigError
@@ -435,3 +438,42 @@ def test_the_spec_records_where_the_bundle_came_from(server: BundleServer, tmp_p
     spec = load_spec({**base_values(), "caBundle": via_proxy(server)}, base_dir=tmp_path, now=NOW)
     assert spec.bundle_origin == server.url
     assert spec.bundle.pem == OLD.pem + NEW.pem
+
+
+# --- robustness: whatever a server or command sends, the answer is a bundle or one BundleError ----------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+JWK_MEMBERS = st.dictionaries(
+    st.sampled_from(["kty", "crv", "x", "y", "n", "e", "use", "x5c", "kid"]),
+    JSON_VALUES | st.sampled_from(["x509-svid", "EC", "RSA", "P-256", [jwk(OLD.certificate)["x5c"][0]]]),
+    max_size=9,
+)
+
+
+@given(
+    keys=st.lists(JWK_MEMBERS, max_size=3),
+    extra=st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=3),
+)
+def test_any_bundle_json_is_accepted_or_refused_in_one_line(
+    keys: list[dict[str, Any]], extra: dict[str, Any]
+) -> None:
+    document = json.dumps({**extra, "keys": keys}).encode()
+    try:
+        outcome = parse_bundle_bytes(document, key="caBundle.file", source="x: ", now=NOW).pem
+    except BundleError as err:
+        outcome = str(err)
+    # OLD is the only certificate the strategy can produce; anything else is one line naming the key
+    assert outcome == OLD.pem or (outcome.startswith("caBundle.file: x: ") and "\n" not in outcome)
+
+
+@given(st.binary(max_size=200))
+def test_any_bytes_are_accepted_or_refused_in_one_line(data: bytes) -> None:
+    with pytest.raises(BundleError) as raised:
+        parse_bundle_bytes(data, key="caBundle.command", now=NOW)
+    assert "\n" not in str(raised.value)
