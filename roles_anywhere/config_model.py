@@ -39,6 +39,7 @@ POLICY_ARN = re.compile(
 ACCOUNT_ID = re.compile(r"\d{12}")
 DEFAULT_SVID_TTL = "1h"
 DEFAULT_SIGNING_HELPER = "aws_signing_helper"
+PYTHON_SIGNING_HELPER = "python"
 JOIN_METHODS = (
     "token",
     "azure",
@@ -321,11 +322,38 @@ class AwsClientConfig(_ConfigModel):
 
     signing_helper: Text = DEFAULT_SIGNING_HELPER
     credentials: CredentialSource = "process"
+    endpoint: Text | None = None
+    endpoint_ca_file: Text | None = None
+    endpoint_url: Text | None = None
 
     @field_validator("signing_helper")
     @classmethod
     def _signing_helper(cls, command: str) -> str:
-        return field_rules.command_path(command)
+        return command if command == PYTHON_SIGNING_HELPER else field_rules.command_path(command)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, url: str | None) -> str | None:
+        return None if url is None else field_rules.service_url(url)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, url: str | None) -> str | None:
+        return None if url is None else field_rules.service_url(url, https_only=False)
+
+    @field_validator("endpoint_ca_file")
+    @classmethod
+    def _endpoint_ca_file(cls, path: str | None) -> str | None:
+        return None if path is None else field_rules.absolute_path(path, what="file path")
+
+    @model_validator(mode="after")
+    def _ca_file_needs_python(self) -> AwsClientConfig:
+        if self.endpoint_ca_file is not None and self.signing_helper != PYTHON_SIGNING_HELPER:
+            raise ValueError(
+                "'endpointCaFile' needs signingHelper: python "
+                "(aws_signing_helper has no flag to trust a CA file)"
+            )
+        return self
 
 
 class WorkloadConfig(_ConfigModel):

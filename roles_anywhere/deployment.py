@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 from . import field_rules, naming
-from .config_model import JOIN_METHODS, CredentialSource, TeleportMode
+from .config_model import JOIN_METHODS, PYTHON_SIGNING_HELPER, CredentialSource, TeleportMode
 from .errors import ConfigError, SpiffeIdError, read_user_file
 from .spiffe import SpiffeId
 
@@ -89,8 +89,13 @@ class DeployedTeleport(_OutputModel):
 class DeployedAws(_OutputModel):
     """AWS client settings as exported."""
 
-    signing_helper: Annotated[str, _check(field_rules.command_path)]
+    signing_helper: Annotated[
+        str, _check(lambda c: c if c == PYTHON_SIGNING_HELPER else field_rules.command_path(c))
+    ]
     credentials: CredentialSource
+    endpoint: Annotated[str, _check(field_rules.service_url)] | None = None
+    endpoint_ca_file: AbsolutePath | None = None
+    endpoint_url: Annotated[str, _check(lambda u: field_rules.service_url(u, https_only=False))] | None = None
 
 
 class DeployedWorkload(_OutputModel):

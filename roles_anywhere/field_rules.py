@@ -91,6 +91,30 @@ def bundle_url(url: str) -> str:
     return url
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def service_url(url: str, *, https_only: bool = True) -> str:
+    """An endpoint URL with no path beyond ``/``: https, or http on a loopback host when allowed."""
+    bad = _control_character(url)
+    if bad:
+        raise ValueError(f"contains the control character {bad}")
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    plain_ok = not https_only and host in LOOPBACK_HOSTS
+    if parts.scheme != "https" and not (parts.scheme == "http" and plain_ok):
+        allowed = "https://" if https_only else "https:// (http:// only on 127.0.0.1, localhost or ::1)"
+        raise ValueError(f"must be an {allowed} URL, got {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise ValueError(f"must be scheme://host[:port] only, got {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r} has an invalid port") from None
+    proxy_address(f"[{host}]:{port or 443}" if ":" in host else f"{host}:{port or 443}")
+    return config_file_safe(url.rstrip("/"))
+
+
 def command_argv(argv: list[str]) -> list[str]:
     """A command as a list (program and arguments, no shell): ``[tctl, auth, export, --type, tls-spiffe]``."""
     if not argv:

@@ -58,6 +58,18 @@ def stack_outputs(spec: Spec, *, trust_anchor_arn: Any, workloads: Mapping[str, 
                 for bot in spec.teleport.bots
             },
         },
-        AWS: {"signingHelper": spec.aws.signing_helper, "credentials": spec.aws.credentials},
+        AWS: {
+            "signingHelper": spec.aws.signing_helper,
+            "credentials": spec.aws.credentials,
+            **{
+                key: value
+                for key, value in (
+                    ("endpoint", spec.aws.endpoint),
+                    ("endpointCaFile", spec.aws.endpoint_ca_file),
+                    ("endpointUrl", spec.aws.endpoint_url),
+                )
+                if value is not None
+            },
+        },
         WORKLOADS: dict(workloads),
     }

@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 
+from .config_model import PYTHON_SIGNING_HELPER
 from .deployment import DeployedWorkload, Deployment
 from .field_rules import format_duration
 from .quoting import FILTERS, Quoted, RenderError
@@ -25,6 +26,7 @@ SVID_CERTIFICATE = "svid.pem"
 SVID_KEY = "svid_key.pem"
 AWS_CREDENTIALS_ARTIFACT = "aws_credentials"
 MAX_RENEWAL_SECONDS = 3_600
+PYTHON_HELPER_COMMAND = "roles-anywhere"  # this package's console script, for signingHelper: python
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,10 @@ def teleport_role_name(workload: str) -> str:
 def credential_process_args(deployment: Deployment, workload: DeployedWorkload) -> tuple[str, ...]:
     """``aws_signing_helper credential-process …`` as argv: the SVID files and the three ARNs."""
     directory = PurePosixPath(workload.svid_directory)
+    aws = deployment.aws
+    program = PYTHON_HELPER_COMMAND if aws.signing_helper == PYTHON_SIGNING_HELPER else aws.signing_helper
     args = [
-        deployment.aws.signing_helper,
+        program,
         "credential-process",
         "--certificate",
         str(directory / SVID_CERTIFICATE),
@@ -75,6 +79,10 @@ def credential_process_args(deployment: Deployment, workload: DeployedWorkload) 
     ]
     if workload.session_duration != 3_600:
         args += ["--session-duration", str(workload.session_duration)]
+    if aws.endpoint:
+        args += ["--endpoint", aws.endpoint]
+    if aws.endpoint_ca_file:
+        args += ["--ca-bundle", aws.endpoint_ca_file]
     return tuple(args)
 
 

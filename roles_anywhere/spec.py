@@ -103,6 +103,9 @@ class AwsClientSettings:
 
     signing_helper: str = "aws_signing_helper"
     credentials: CredentialSource = "process"
+    endpoint: str | None = None
+    endpoint_ca_file: str | None = None
+    endpoint_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,13 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None
         account_id=config.account_id,
         warnings=bundle.warnings + loaded.warnings + tuple(_policy_count_warnings(workloads)),
         teleport=teleport,
-        aws=AwsClientSettings(signing_helper=config.aws.signing_helper, credentials=config.aws.credentials),
+        aws=AwsClientSettings(
+            signing_helper=config.aws.signing_helper,
+            credentials=config.aws.credentials,
+            endpoint=config.aws.endpoint,
+            endpoint_ca_file=config.aws.endpoint_ca_file,
+            endpoint_url=config.aws.endpoint_url,
+        ),
         artifacts_dir=config.artifacts_dir,
         bundle_origin=loaded.origin,
         bundle_source=loaded.key,
