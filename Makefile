@@ -24,7 +24,10 @@ demo: $(STAMP)
 	@echo "  the plan above (what 'pulumi up' would create for Pulumi.example.yaml)"
 	@echo "  $(OUT)/plan.json (the same plan as JSON: resources, inputs, predicted ARNs, stack outputs)"
 	@echo "  the files rendered into $(OUT)/ for the predicted ARNs, as 'pulumi up' writes them (start with README.md):"
-	@cd $(OUT) && find . -type f ! -name .roles-anywhere-files ! -name plan.json | sort | sed 's|^\./|    |' 
+	@cd $(OUT) && find . -path ./sandbox -prune -o -type f ! -name .roles-anywhere-files ! -name plan.json -print | sort | sed 's|^\./|    |'
+	@echo
+	@echo "Now the whole chain on this machine, in a local Roles Anywhere sandbox (results in $(OUT)/sandbox/):"
+	$(BIN)/python -m roles_anywhere.sandbox.demo --config Pulumi.example.yaml --out $(OUT)/sandbox
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

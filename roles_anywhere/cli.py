@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bundle.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     bundle.set_defaults(handler=_bundle)
+    from .sandbox.commands import add_commands  # noqa: PLC0415 - keeps the module graph acyclic
+
+    add_commands(commands)
     return parser
 
 

@@ -177,13 +177,14 @@ def run_program(
     config_dir: Path,
     program: Path = PROGRAM,
     write_artifacts: bool = False,
+    mocks: DeterministicAwsMocks | None = None,
 ) -> Plan:
     """Run ``program`` with ``config`` (full keys → Pulumi-style text) and return what it registered.
 
     The program writes its rendered files only with ``write_artifacts`` (as under `pulumi up`);
     a plan is otherwise free of side effects.
     """
-    mocks = DeterministicAwsMocks(region=region, account_id=account_id)
+    mocks = mocks or DeterministicAwsMocks(region=region, account_id=account_id)
     monitor = _RecordingMonitor(mocks)
     collector = _WarningCollector()
     logger = logging.getLogger(f"{PROJECT}.plan.{id(collector)}")

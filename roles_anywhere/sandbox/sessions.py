@@ -26,7 +26,7 @@ from cryptography.x509.oid import NameOID
 from ..bundle import parse_pem_bundle
 from ..deployment import ROLE_ARN
 from ..errors import BundleError
-from ..simulate import RoleTarget, certificate_findings, simulate
+from ..simulate import AWS_ERRORS, RoleTarget, certificate_findings, simulate
 from ..spec import IAM_DEFAULT_MAX_SESSION
 from ..x509_sigv4 import AMZ_DATE_FORMAT, SERVICE, SignatureError, parse_authorization, verify_signature
 from .api_model import ApiError
@@ -36,15 +36,8 @@ MAX_SKEW = timedelta(minutes=5)
 MAX_CHAIN = 5
 log = logging.getLogger("roles_anywhere.sandbox")
 
-# What AWS answers, by the step that failed. Untrusted signing certificate, Invalid signature and the
-# session-tags message are the ones users report verbatim; the others are descriptive.
-REFUSALS = {
-    "certificate": ("AccessDeniedException", "Untrusted signing certificate"),
-    "chain": ("AccessDeniedException", "Untrusted signing certificate"),
-    "session-tags": ("AccessDeniedException", "Some attributes failed to be mapped into session tags"),
-    "trust-policy": ("AccessDeniedException", "Unable to assume role for arn {role}"),
-    "profile": ("AccessDeniedException", "Profile {profile} does not allow role {role} for this request"),
-}
+# What AWS answers, by the step that failed: the same codes and messages ``simulate`` reports.
+REFUSALS = {step: tuple(answer.split(": ", 1)) for step, answer in AWS_ERRORS.items()}
 
 
 @dataclass(frozen=True)
@@ -236,9 +229,9 @@ def create_session(
     (verdict,) = simulate(findings, [target], anchor["trustAnchorArn"])
     failed = verdict.failed_step
     if failed is not None:
-        code, template = REFUSALS[failed.name]
+        code, message = REFUSALS[failed.name]
         reasons = "; ".join(d.removeprefix("✗ ") for d in failed.details if d.startswith("✗ "))
-        raise refuse(code, template.format(role=target.role_arn, profile=target.profile_arn), reasons)
+        raise refuse(code, message, reasons)
     duration = min(target.requested_duration, target.profile_duration)
     tags = [{"Key": key, "Value": value} for key, value in sorted(findings.tags.tags.items())]
     identity = _source_identity(leaf)

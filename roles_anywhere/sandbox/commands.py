@@ -1,0 +1,162 @@
+"""Commands: ``sandbox`` (run it), ``sandbox-deploy`` (a stack into it), ``credential-process``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .. import PROJECT
+from ..errors import ConfigError, read_user_file
+
+DEFAULT_ENDPOINTS_FILE = Path("out/sandbox/endpoints.json")
+
+
+def add_commands(commands: Any) -> None:
+    """Register the three sub-commands on the CLI's sub-parser collection."""
+    sandbox = commands.add_parser("sandbox", help="run a local Roles Anywhere (+ moto IAM/STS) on 127.0.0.1")
+    sandbox.add_argument("--state-dir", type=Path, metavar="DIR", help="keep resources across restarts")
+    sandbox.add_argument("--endpoints-file", type=Path, default=DEFAULT_ENDPOINTS_FILE, metavar="FILE")
+    sandbox.add_argument("--region", default="us-east-1")
+    sandbox.set_defaults(handler=run_sandbox)
+
+    deploy = commands.add_parser(
+        "sandbox-deploy", help="deploy a stack into a running sandbox and render its files for it"
+    )
+    deploy.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
+    deploy.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS_FILE, metavar="FILE")
+    deploy.add_argument("--out", required=True, type=Path, metavar="DIR")
+    deploy.set_defaults(handler=run_deploy)
+
+    process = commands.add_parser(
+        "credential-process", help="AWS credentials from an SVID (flags as aws_signing_helper's)"
+    )
+    process.add_argument("--certificate", required=True, type=Path)
+    process.add_argument("--private-key", required=True, type=Path)
+    process.add_argument("--intermediates", type=Path)
+    process.add_argument("--trust-anchor-arn", required=True)
+    process.add_argument("--profile-arn", required=True)
+    process.add_argument("--role-arn", required=True)
+    process.add_argument("--session-duration", type=int, default=3_600)
+    process.add_argument("--role-session-name")
+    process.add_argument("--region")
+    process.add_argument("--endpoint", help="Roles Anywhere endpoint (default: the region's)")
+    process.add_argument("--no-verify-ssl", action="store_true", help="do not verify the endpoint's TLS")
+    process.add_argument(
+        "--ca-bundle", type=Path, metavar="PEM", help="trust only these CAs for the endpoint"
+    )
+    process.set_defaults(handler=run_credential_process)
+
+
+def read_endpoints(path: Path) -> dict[str, Any]:
+    """The endpoints file a running sandbox wrote."""
+    try:
+        endpoints = json.loads(read_user_file(path, f"--endpoints {path}"))
+    except json.JSONDecodeError:
+        raise ConfigError(f"--endpoints {path}", "is not JSON written by `roles-anywhere sandbox`") from None
+    missing = {"region", "accountId", "iam", "sts", "rolesanywhere", "caFile"} - set(endpoints)
+    if missing:
+        raise ConfigError(
+            f"--endpoints {path}", f"lacks {', '.join(sorted(missing))}; is the sandbox running?"
+        )
+    return dict(endpoints)
+
+
+def run_sandbox(args: argparse.Namespace) -> int:
+    """Start, print the endpoints, wait for Ctrl-C or SIGTERM, stop everything."""
+    import logging  # noqa: PLC0415
+
+    from .server import Sandbox  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="sandbox: %(message)s", stream=sys.stderr)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Sandbox(region=args.region, state_dir=args.state_dir, endpoints_file=args.endpoints_file) as sandbox:
+        endpoints = sandbox.endpoints
+        sys.stdout.write(
+            f"Roles Anywhere sandbox ({args.region}, account {endpoints['accountId']}) on 127.0.0.1:\n"
+            f"  rolesanywhere  {endpoints['rolesanywhere']}  (TLS certificate: {endpoints['caFile']})\n"
+            f"  iam, sts       {endpoints['iam']}  (moto)\n"
+            f"Endpoints written to {args.endpoints_file}. Ctrl-C stops it.\n"
+        )
+        sys.stdout.flush()
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def with_sandbox_clients(config: dict[str, str], endpoints: dict[str, Any]) -> dict[str, str]:
+    """The stack config with ``aws`` pointing rendered clients at the sandbox (and our Python helper)."""
+    key = f"{PROJECT}:aws"
+    aws = json.loads(config.get(key) or "{}")
+    aws.update(
+        signingHelper="python",
+        endpoint=endpoints["rolesanywhere"],
+        endpointCaFile=str(Path(endpoints["caFile"]).resolve()),
+        endpointUrl=endpoints["sts"],
+    )
+    return {**config, key: json.dumps(aws)}
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    """Create the stack's resources in the sandbox, then write outputs.json and the rendered files."""
+    from ..artifact_writer import write_artifacts  # noqa: PLC0415
+    from ..deployment import load_deployment  # noqa: PLC0415
+    from ..render import render_artifacts  # noqa: PLC0415
+    from ..stack_file import read_stack_file  # noqa: PLC0415
+    from .deploy import deploy_stack  # noqa: PLC0415
+
+    endpoints = read_endpoints(args.endpoints)
+    stack_file = read_stack_file(args.config)
+    stack_file = replace(stack_file, config=with_sandbox_clients(stack_file.config, endpoints))
+    plan = deploy_stack(stack_file, endpoints)
+    deployment = load_deployment(plan.outputs, source=f"sandbox deploy of {args.config}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    files = render_artifacts(deployment)
+    files["outputs.json"] = json.dumps(plan.outputs, indent=2) + "\n"
+    write_artifacts(files, args.out)
+    sys.stdout.write(
+        f"Deployed {len(plan.resources)} resources of {args.config} into the sandbox "
+        f"(trust anchor {deployment.trust_anchor_arn}).\n"
+        f"Stack outputs and rendered files for the sandbox: {args.out}/ (outputs.json, aws/config, …)\n"
+    )
+    return 0
+
+
+def run_credential_process(args: argparse.Namespace) -> int:
+    """Print Version 1 credentials; a refusal is one line on stderr and exit 1."""
+    from ..credential_process import (  # noqa: PLC0415
+        SessionRefusedError,
+        build_request,
+        create_session,
+        credential_process_json,
+        tls_verification,
+    )
+
+    request = build_request(
+        certificate=args.certificate,
+        private_key=args.private_key,
+        intermediates=args.intermediates,
+        trust_anchor_arn=args.trust_anchor_arn,
+        profile_arn=args.profile_arn,
+        role_arn=args.role_arn,
+        session_duration=args.session_duration,
+        role_session_name=args.role_session_name,
+        region=args.region,
+        endpoint=args.endpoint,
+    )
+    try:
+        credentials = create_session(request, verify=tls_verification(args.no_verify_ssl, args.ca_bundle))
+    except SessionRefusedError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    sys.stdout.write(credential_process_json(credentials) + "\n")
+    return 0

@@ -1,0 +1,266 @@
+"""The whole chain on one machine, step by step: ``python -m roles_anywhere.sandbox.demo`` (``make demo``).
+
+config → AWS resources (in the sandbox) → rendered files → SVIDs from a throwaway CA → the AWS CLI
+getting credentials through the rendered ``credential_process`` → an AWS call; and one workload's
+SVID asking for another workload's role, refused with the reason. The CA's and the SVIDs' private
+keys stay in a temporary folder that is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .. import PROJECT
+from ..artifact_writer import write_artifacts
+from ..deployment import load_deployment
+from ..render import render_artifacts
+from ..stack_file import read_stack_file
+from .commands import with_sandbox_clients
+from .deploy import deploy_stack
+from .server import Sandbox
+
+STEPS = 6
+
+
+def say(step: int, title: str) -> None:
+    """A step header."""
+    print(f"\n== Step {step}/{STEPS}: {title}", flush=True)
+
+
+def _pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _usage(**granted: bool) -> x509.KeyUsage:
+    names = (
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+        "key_agreement",
+        "key_cert_sign",
+        "crl_sign",
+        "encipher_only",
+        "decipher_only",
+    )
+    return x509.KeyUsage(**{name: granted.get(name, False) for name in names})
+
+
+def throwaway_ca(cluster: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A CA shaped like Teleport's SPIFFE CA (CN=O=cluster, P-256, certSign), valid for a day."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster),
+            x509.NameAttribute(NameOID.COMMON_NAME, cluster),
+        ]
+    )
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            _usage(digital_signature=True, key_cert_sign=True, crl_sign=True),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return certificate, key
+
+
+def issue_svid(
+    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, spiffe_id: str, workload: str, folder: Path
+) -> None:
+    """An X.509-SVID as tbot writes it: ``svid.pem`` and ``svid_key.pem`` in ``folder``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, workload)]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            _usage(digital_signature=True, key_encipherment=True),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH, x509.OID_CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "svid.pem").write_bytes(_pem(certificate))
+    key_file = folder / "svid_key.pem"
+    key_file.write_bytes(_key_pem(key))
+    key_file.chmod(0o600)
+
+
+def sandbox_stack(example: Path, out: Path, ca_file: Path, svid_root: Path) -> Path:
+    """The example stack with the throwaway CA and SVID folders under ``svid_root``; nothing else changes."""
+    document = yaml.safe_load(example.read_text())
+    config: dict[str, Any] = document["config"]
+    config[f"{PROJECT}:caBundle"] = {"file": str(ca_file.resolve())}
+    for name, workload in config[f"{PROJECT}:workloads"].items():
+        workload["svidDirectory"] = str(svid_root / name)
+    path = out / "Pulumi.sandbox.yaml"
+    path.write_text(
+        "# Pulumi.example.yaml for the sandbox demo: caBundle is the throwaway CA, "
+        "SVIDs live in a temp folder.\n" + yaml.safe_dump(document, sort_keys=False)
+    )
+    return path
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run and echo a command and its output."""
+    print("$ " + " ".join(command[2:] if command[:2] == [sys.executable, "-m"] else command), flush=True)
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    for stream in (result.stdout, result.stderr):
+        if stream.strip():
+            print("  " + stream.strip().replace("\n", "\n  "), flush=True)
+    print(f"  (exit status {result.returncode})", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every step; exit 0 only if the allowed call succeeded and the cross-workload call was refused."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--config", type=Path, default=Path("Pulumi.example.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("out/example/sandbox"))
+    args = parser.parse_args(argv)
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    bin_dir = Path(sys.executable).parent
+    with (
+        tempfile.TemporaryDirectory(prefix="roles-anywhere-demo-") as scratch,
+        Sandbox(endpoints_file=out / "endpoints.json") as sandbox,
+    ):
+        secrets = Path(scratch)
+        say(1, "start the local Roles Anywhere sandbox (127.0.0.1 only)")
+        for service in ("rolesanywhere", "iam", "sts"):
+            print(f"  {service:<14}{sandbox.endpoints[service]}")
+        print(f"  endpoints file {out / 'endpoints.json'}")
+
+        say(2, "a throwaway SPIFFE CA for the example cluster (its key stays in a temporary folder)")
+        example = read_stack_file(args.config)
+        cluster = example.project_values()["cluster"]
+        ca, ca_key = throwaway_ca(cluster)
+        ca_file = out / "throwaway-spiffe-ca.pem"
+        ca_file.write_bytes(_pem(ca))
+        print(f"  CA certificate {ca_file} (CN={cluster}); key only in {secrets}")
+
+        say(
+            3, "deploy the example stack into the sandbox (the real __main__.py, resources created via boto3)"
+        )
+        stack_path = sandbox_stack(args.config, out, ca_file, secrets / "machine-id")
+        stack_file = read_stack_file(stack_path)
+        stack_file = replace(stack_file, config=with_sandbox_clients(stack_file.config, sandbox.endpoints))
+        plan = deploy_stack(stack_file, sandbox.endpoints)
+        deployment = load_deployment(plan.outputs, source="sandbox deploy")
+        for resource in plan.resources:
+            print(f"  {resource.type:<52} {resource.outputs.get('arn') or resource.name}")
+
+        say(4, "render the Teleport, tbot and AWS CLI files with the sandbox's ARNs and endpoint")
+        files = render_artifacts(deployment)
+        files["outputs.json"] = json.dumps(plan.outputs, indent=2) + "\n"
+        write_artifacts(files, out / "rendered")
+        print(f"  {len(files)} files in {out / 'rendered'}; the AWS CLI profiles are in rendered/aws/config:")
+        print("  " + (out / "rendered/aws/config").read_text().strip().replace("\n", "\n  "))
+
+        say(5, "issue SVIDs (as tbot would) and call AWS through the rendered credential_process")
+        workloads = sorted(deployment.workloads)
+        for name in workloads:
+            workload = deployment.workloads[name]
+            issue_svid(ca, ca_key, workload.spiffe_id, name, Path(workload.svid_directory))
+            print(f"  {name}: {workload.spiffe_id} -> {workload.svid_directory}/svid.pem")
+        env = {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "HOME": scratch,
+            "AWS_CONFIG_FILE": str(out / "rendered/aws/config"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        allowed = run(
+            [sys.executable, "-m", "awscli", "sts", "get-caller-identity", "--profile", workloads[0]], env
+        )
+
+        say(6, f"{workloads[0]}'s SVID asks for {workloads[1]}'s role: refused, and why")
+        own, other = deployment.workloads[workloads[0]], deployment.workloads[workloads[1]]
+        refused = run(
+            [
+                str(bin_dir / "roles-anywhere"),
+                "credential-process",
+                "--certificate",
+                f"{own.svid_directory}/svid.pem",
+                "--private-key",
+                f"{own.svid_directory}/svid_key.pem",
+                "--trust-anchor-arn",
+                deployment.trust_anchor_arn,
+                "--profile-arn",
+                other.profile_arn,
+                "--role-arn",
+                other.role_arn,
+                "--endpoint",
+                sandbox.endpoints["rolesanywhere"],
+                "--ca-bundle",
+                sandbox.endpoints["caFile"],
+            ],
+            env,
+        )
+        run(
+            [
+                str(bin_dir / "roles-anywhere"),
+                "simulate",
+                "--config",
+                str(stack_path),
+                "--stack-outputs",
+                str(out / "rendered/outputs.json"),
+                "--certificate",
+                f"{own.svid_directory}/svid.pem",
+                "--role",
+                workloads[1],
+            ],
+            env,
+        )
+    ok = allowed.returncode == 0 and refused.returncode == 1
+    print(
+        f"\nResults in {out}: rendered/ (files for the sandbox), rendered/outputs.json (stack outputs), "
+        "Pulumi.sandbox.yaml, throwaway-spiffe-ca.pem. The sandbox and the temporary keys are gone."
+    )
+    print("Demo " + ("succeeded." if ok else "FAILED: see the step above."))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
