@@ -1,4 +1,4 @@
-"""The sandbox's control plane, driven by boto3's own ``rolesanywhere`` client (botocore's model is the contract)."""
+"""The sandbox's control plane, driven by boto3's own ``rolesanywhere`` client."""
 
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def test_pagination_with_boto3_paginator(client: Any) -> None:
     pages = list(client.get_paginator("list_trust_anchors").paginate())
     listed = [a["name"] for page in pages for a in page["trustAnchors"]]
     assert names <= set(listed)
-    assert len(listed) == len(set(a["trustAnchorId"] for page in pages for a in page["trustAnchors"]))
+    assert len(listed) == len({a["trustAnchorId"] for page in pages for a in page["trustAnchors"]})
 
 
 def test_profile_lifecycle_and_tags(client: Any) -> None:
