@@ -91,13 +91,26 @@ def canonical_request(  # noqa: PLR0917 - SigV4's six parts, in SigV4's order
     return "\n".join(
         [
             method.upper(),
-            urllib.parse.quote(path or "/", safe="/~"),
+            urllib.parse.quote(_normalize_path(path), safe="/~"),
             _canonical_query(query),
             canonical_headers,
             ";".join(signed_headers),
             hashlib.sha256(body).hexdigest(),
         ]
     )
+
+
+def _normalize_path(path: str) -> str:
+    """SigV4's path normalisation for services other than S3: no empty, ``.`` or ``..`` segments."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    trailing = "/" if path.endswith("/") and segments else ""
+    return "/" + "/".join(segments) + trailing
 
 
 def _canonical_query(query: str) -> str:
