@@ -21,7 +21,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .deployment import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
+from .arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
 from .errors import ConfigError
 from .x509_sigv4 import sign_request
 

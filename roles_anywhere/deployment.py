@@ -18,22 +18,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 from . import field_rules, naming
+from .arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
 from .config_model import JOIN_METHODS, PYTHON_SIGNING_HELPER, CredentialSource, TeleportMode
 from .errors import ConfigError, SpiffeIdError, read_user_file
 from .spiffe import SpiffeId
 
-_PARTITION = r"aws(?:-cn|-us-gov|-iso(?:-[a-z])?|-eusc)?"
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d+"
-TRUST_ANCHOR_ARN = re.compile(
-    rf"arn:(?P<partition>{_PARTITION}):rolesanywhere:(?P<region>{_REGION}):(?P<account>\d{{12}}):trust-anchor/{_UUID}"
-)
-PROFILE_ARN = re.compile(
-    rf"arn:(?P<partition>{_PARTITION}):rolesanywhere:(?P<region>{_REGION}):(?P<account>\d{{12}}):profile/{_UUID}"
-)
-ROLE_ARN = re.compile(
-    rf"arn:(?P<partition>{_PARTITION}):iam::(?P<account>\d{{12}}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{{1,64}}"
-)
+__all__ = ["PROFILE_ARN", "ROLE_ARN", "TRUST_ANCHOR_ARN", "Deployment", "load_deployment"]
 
 
 def _matches(pattern: re.Pattern[str], what: str) -> AfterValidator:

@@ -1,0 +1,116 @@
+"""CreateSession round trips through the sandbox, and the cost of one cold `credential-process` call.
+
+Measured in this process, each beside a baseline run in the same process:
+  sessions    N signed CreateSession calls over one keep-alive HTTPS connection (verify the X.509
+              SigV4 signature, build the chain, map tags, read the role from moto IAM, evaluate its
+              trust policy, AssumeRole on moto); baseline: N plain STS GetCallerIdentity calls to moto
+              through boto3 (an HTTP round trip to the same server with no Roles Anywhere work).
+  cold call   K runs of `roles-anywhere credential-process` as the AWS CLI runs it (a new process
+              each time, reading the SVID files, one CreateSession); baselines: `python -c pass` and
+              `python -c "import httpx, cryptography"` (interpreter start, and the imports it needs).
+Usage: python benchmarks/sandbox_sessions.py [N] [K]   (default: 200 10)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import platform
+import ssl
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.render_scale import timed  # noqa: E402
+from roles_anywhere.sandbox.server import Sandbox  # noqa: E402
+from roles_anywhere.x509_sigv4 import sign_request  # noqa: E402
+from tests.sandbox_helpers import fresh_svid, make_world  # noqa: E402
+
+
+def main(sessions: int, cold_calls: int) -> None:
+    print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
+    with Sandbox() as sandbox, tempfile.TemporaryDirectory() as scratch:
+        world = make_world(sandbox)
+        workload = world.workload("/svc/bench")
+        svid = fresh_svid(world.ca, workload.spiffe_id)
+        url = f"{sandbox.endpoints['rolesanywhere']}/sessions"
+        body = json.dumps(
+            {
+                "durationSeconds": 3600,
+                "profileArn": workload.profile_arn,
+                "roleArn": workload.role_arn,
+                "trustAnchorArn": world.anchor_arn,
+            }
+        ).encode()
+        leaf = base64.b64encode(svid.certificate.public_bytes(serialization.Encoding.DER)).decode()
+        context = ssl.create_default_context(cafile=sandbox.endpoints["caFile"])
+        with httpx.Client(verify=context, timeout=30) as client:
+
+            def create_sessions() -> int:
+                for _ in range(sessions):
+                    headers = sign_request(
+                        method="POST",
+                        url=url,
+                        headers={"Content-Type": "application/json", "X-Amz-X509": leaf},
+                        body=body,
+                        certificate=svid.certificate,
+                        key=svid.key,
+                        region="us-east-1",
+                    )
+                    assert client.post(url, headers=headers, content=body).status_code == 201  # noqa: S101
+                return sessions
+
+            create_sessions()  # warm up: first TLS handshake, lazy imports
+            ours, _ = timed(create_sessions)
+        sts = sandbox.client("sts")
+        sts.get_caller_identity()
+        base, _ = timed(lambda: [sts.get_caller_identity() for _ in range(sessions)])
+        print(f"\nCreateSession, {sessions} calls")
+        print(f"  sandbox CreateSession  {sessions / ours:8.1f} /s  {ours / sessions * 1000:6.2f} ms/call")
+        print(f"  moto STS (baseline)    {sessions / base:8.1f} /s  {base / sessions * 1000:6.2f} ms/call")
+        print(f"  ratio                  {ours / base:8.2f}")
+
+        folder = Path(scratch)
+        (folder / "svid.pem").write_text(svid.pem)
+        (folder / "svid_key.pem").write_text(svid.key_pem)
+        command = [
+            str(Path(sys.executable).parent / "roles-anywhere"),
+            "credential-process",
+            "--certificate", str(folder / "svid.pem"),
+            "--private-key", str(folder / "svid_key.pem"),
+            "--trust-anchor-arn", world.anchor_arn,
+            "--profile-arn", workload.profile_arn,
+            "--role-arn", workload.role_arn,
+            "--endpoint", sandbox.endpoints["rolesanywhere"],
+            "--ca-bundle", sandbox.endpoints["caFile"],
+        ]  # fmt: skip
+
+        def run(argv: list[str]) -> float:
+            total = 0.0
+            for _ in range(cold_calls):
+                elapsed, result = timed(lambda: subprocess.run(argv, capture_output=True, check=False))
+                assert result.returncode == 0, result.stderr  # noqa: S101
+                total += elapsed
+            return total / cold_calls
+
+        process = run(command)
+        bare = run([sys.executable, "-c", "pass"])
+        imports = run([sys.executable, "-c", "import httpx, cryptography.x509"])
+        print(f"\ncold calls, mean of {cold_calls}")
+        print(f"  roles-anywhere credential-process  {process * 1000:7.0f} ms")
+        print(f"  python -c pass (baseline)          {bare * 1000:7.0f} ms   ratio {process / bare:5.1f}")
+        print(
+            f"  python -c 'import httpx, crypto…'  {imports * 1000:7.0f} ms   ratio {process / imports:5.1f}"
+        )
+
+
+if __name__ == "__main__":
+    arguments = [int(a) for a in sys.argv[1:]]
+    main(*(arguments + [200, 10][len(arguments) :]))
