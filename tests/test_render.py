@@ -15,6 +15,7 @@ import yaml
 
 from roles_anywhere import PROJECT
 from roles_anywhere.deployment import Deployment, load_deployment
+from roles_anywhere.errors import ConfigError
 from roles_anywhere.plan import Plan, plan_stack_file
 from roles_anywhere.quoting import RenderError
 from roles_anywhere.render import _environment, render_artifacts
@@ -363,3 +364,48 @@ def test_stack_file_round_trip_of_the_example_keys() -> None:
     """The example documents every new key; the stack file reader passes them as Pulumi would."""
     values = read_stack_file(ROOT / "Pulumi.example.yaml").project_values()
     assert {"teleport", "aws"} <= values.keys()
+
+
+def test_python_signing_helper_and_endpoints(tmp_path: Path) -> None:
+    aws = {
+        "signingHelper": "python",
+        "endpoint": "https://rolesanywhere.vpce.example.com:8443",
+        "endpointCaFile": "/etc/ssl/private ca/endpoint.pem",
+        "endpointUrl": "http://127.0.0.1:5000",
+    }
+    plan = plan_of(tmp_path, example_config(aws=aws))
+    deployment, files = rendered(plan)
+    assert plan.outputs["aws"] == {**aws, "credentials": "process"}
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(files["aws/config"])
+    for name, workload in deployment.workloads.items():
+        section = parser[f"profile {name}"]
+        assert section["endpoint_url"] == "http://127.0.0.1:5000"
+        argv = shlex.split(section["credential_process"])
+        assert argv[:2] == ["roles-anywhere", "credential-process"]
+        assert argv[argv.index("--endpoint") + 1] == aws["endpoint"]
+        assert argv[argv.index("--ca-bundle") + 1] == aws["endpointCaFile"]
+        assert argv[argv.index("--role-arn") + 1] == workload.role_arn
+    assert "`roles-anywhere credential-process`" in files["README.md"]
+
+
+@pytest.mark.parametrize(
+    ("aws", "error"),
+    [
+        ({"endpointCaFile": "/ca.pem"}, "aws: 'endpointCaFile' needs signingHelper: python"),
+        ({"endpoint": "http://rolesanywhere.example.com"}, "aws.endpoint: must be an https:// URL"),
+        ({"endpoint": "https://h.example.com/path"}, "aws.endpoint: must be scheme://host[:port] only"),
+        (
+            {"endpointUrl": "http://10.0.0.1:4566"},
+            "aws.endpointUrl: must be an https:// (http:// only on 127.0.0.1",
+        ),
+        (
+            {"signingHelper": "python", "endpointCaFile": "ca.pem"},
+            "aws.endpointCaFile: must be an absolute file path",
+        ),
+    ],
+)
+def test_endpoint_settings_are_validated(tmp_path: Path, aws: dict[str, str], error: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        plan_of(tmp_path, example_config(aws=aws))
+    assert str(raised.value).startswith(error), str(raised.value)
