@@ -130,6 +130,7 @@ def signed(
     key: Any = None,
     now: datetime | None = None,
     region: str = "us-east-1",
+    extra: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, str], bytes]:
     url = f"{sandbox.endpoints['rolesanywhere']}/sessions"
     body = json.dumps(
@@ -138,6 +139,7 @@ def signed(
             "profileArn": profile_arn,
             "roleArn": role_arn,
             "trustAnchorArn": world.anchor_arn,
+            **(extra or {}),
         }
     ).encode()
     headers = {
@@ -464,3 +466,37 @@ def test_the_aws_cli_uses_the_rendered_config_and_our_credential_process(
     )
     assert result.returncode != 0
     assert "Unable to assume role for the given role ARN" in result.stderr
+
+
+def test_profile_session_settings(sandbox: Sandbox, world: World) -> None:
+    client = sandbox.client("rolesanywhere")
+    orders = world.workload("/svc/orders")
+    svid = fresh_svid(world.ca, orders.spiffe_id)
+    named = signed(sandbox, world, svid, orders.role_arn, orders.profile_arn, extra={"roleSessionName": "me"})
+    assert answer(post(sandbox, *named)) == (
+        400,
+        "ValidationException",
+        "roleSessionName is not accepted by this profile",
+    )
+    profile_id = orders.profile_arn.rsplit("/", 1)[1]
+    client.update_profile(profileId=profile_id, acceptRoleSessionName=True)
+    response = post(
+        sandbox,
+        *signed(sandbox, world, svid, orders.role_arn, orders.profile_arn, extra={"roleSessionName": "me"}),
+    )
+    assert response.status_code == 201
+    assert response.json()["credentialSet"][0]["assumedRoleUser"]["arn"].endswith("/me")
+    strict = client.create_profile(
+        name="strict", roleArns=[orders.role_arn], enabled=True, requireInstanceProperties=True
+    )
+    request = signed(sandbox, world, svid, orders.role_arn, strict["profile"]["profileArn"])
+    assert answer(post(sandbox, *request)) == (
+        403,
+        "AccessDeniedException",
+        "Instance properties are required by this profile",
+    )
+    client.disable_profile(profileId=profile_id)
+    status, code, _ = answer(
+        post(sandbox, *signed(sandbox, world, svid, orders.role_arn, orders.profile_arn))
+    )
+    assert (status, code) == (403, "AccessDeniedException")

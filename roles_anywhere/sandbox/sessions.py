@@ -212,6 +212,12 @@ def create_session(
         raise refuse("ResourceNotFoundException", "Profile not found", fields["profileArn"])
     if not anchor["enabled"]:
         raise refuse("AccessDeniedException", "Trust anchor is disabled", anchor["trustAnchorArn"])
+    if profile.get("requireInstanceProperties") and not fields.get("instanceProperties"):
+        raise refuse(
+            "AccessDeniedException",
+            "Instance properties are required by this profile",
+            "no instanceProperties",
+        )
     if "roleSessionName" in fields and not profile.get("acceptRoleSessionName"):
         raise refuse(
             "ValidationException",
@@ -235,12 +241,18 @@ def create_session(
     duration = min(target.requested_duration, target.profile_duration)
     tags = [{"Key": key, "Value": value} for key, value in sorted(findings.tags.tags.items())]
     identity = _source_identity(leaf)
+    session_limits: dict[str, Any] = {}
+    if profile.get("managedPolicyArns"):
+        session_limits["PolicyArns"] = [{"arn": arn} for arn in profile["managedPolicyArns"]]
+    if profile.get("sessionPolicy"):
+        session_limits["Policy"] = profile["sessionPolicy"]
     assumed = sts.assume_role(
         RoleArn=target.role_arn,
         RoleSessionName=fields.get("roleSessionName") or f"{leaf.serial_number:x}"[:64],
         DurationSeconds=duration,
         Tags=tags,
         SourceIdentity=identity,
+        **session_limits,
     )
     credentials = assumed["Credentials"]
     log.info("CreateSession: %s assumed %s for %d s", identity, target.role_arn, duration)
