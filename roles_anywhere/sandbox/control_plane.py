@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..bundle import parse_pem_bundle
@@ -70,20 +71,70 @@ def _check_source(source: dict[str, Any]) -> dict[str, Any]:
     return {"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": data}}
 
 
-def _anchor(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-    key = params["trustAnchorId"]
-    anchor = state.trust_anchors.get(key) or state.anchor_by_arn(key)
-    if anchor is None:
-        raise ApiError("ResourceNotFoundException", f"Trust anchor {key} not found")
-    return anchor
+@dataclass(frozen=True)
+class Kind:
+    """What differs between trust anchors and profiles in the API: names of fields and collections."""
+
+    label: str
+    id_param: str
+    arn_key: str
+    item_key: str
+    list_key: str
+    collection: str
+
+    def items(self, state: SandboxState) -> dict[str, dict[str, Any]]:
+        """The state's resources of this kind, by id."""
+        items: dict[str, dict[str, Any]] = getattr(state, self.collection)
+        return items
+
+    def find(self, state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
+        """The resource named by its id (or ARN) in ``params``; ``ResourceNotFoundException`` if none."""
+        key = params[self.id_param]
+        items = self.items(state)
+        found = items.get(key) or next((r for r in items.values() if r[self.arn_key] == key), None)
+        if found is None:
+            raise ApiError("ResourceNotFoundException", f"{self.label} {key} not found")
+        return found
 
 
-def _profile(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-    key = params["profileId"]
-    profile = state.profiles.get(key) or state.profile_by_arn(key)
-    if profile is None:
-        raise ApiError("ResourceNotFoundException", f"Profile {key} not found")
-    return profile
+TRUST_ANCHOR = Kind(
+    "Trust anchor", "trustAnchorId", "trustAnchorArn", "trustAnchor", "trustAnchors", "trust_anchors"
+)
+PROFILE = Kind("Profile", "profileId", "profileArn", "profile", "profiles", "profiles")
+
+
+def _getter(kind: Kind) -> Handler:
+    def get(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
+        return {kind.item_key: kind.find(state, params)}
+
+    return get
+
+
+def _deleter(kind: Kind) -> Handler:
+    def delete(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
+        resource = kind.find(state, params)
+        del kind.items(state)[resource[kind.id_param]]
+        state.tags.pop(resource[kind.arn_key], None)
+        return {kind.item_key: resource}  # AWS answers with the deleted resource
+
+    return delete
+
+
+def _lister(kind: Kind) -> Handler:
+    def list_all(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
+        items = sorted(kind.items(state).values(), key=lambda r: r["createdAt"])
+        return _page(items, params, kind.list_key)
+
+    return list_all
+
+
+def _enabler(kind: Kind, enabled: bool) -> Handler:
+    def set_enabled(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
+        resource = kind.find(state, params)
+        resource.update(enabled=enabled, updatedAt=timestamp())
+        return {kind.item_key: resource}
+
+    return set_enabled
 
 
 def _tags_of(params: dict[str, Any]) -> dict[str, str]:
@@ -125,7 +176,7 @@ def create_trust_anchor(state: SandboxState, params: dict[str, Any]) -> dict[str
 
 def update_trust_anchor(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     """UpdateTrustAnchor: name and bundle change in place; the ARN stays."""
-    anchor = _anchor(state, params)
+    anchor = TRUST_ANCHOR.find(state, params)
     if "source" in params:
         anchor["source"] = _check_source(params["source"])
     if "name" in params:
@@ -134,36 +185,9 @@ def update_trust_anchor(state: SandboxState, params: dict[str, Any]) -> dict[str
     return {"trustAnchor": anchor}
 
 
-def _set_anchor_enabled(enabled: bool) -> Handler:
-    def handler(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-        anchor = _anchor(state, params)
-        anchor.update(enabled=enabled, updatedAt=timestamp())
-        return {"trustAnchor": anchor}
-
-    return handler
-
-
-def get_trust_anchor(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-    """GetTrustAnchor."""
-    return {"trustAnchor": _anchor(state, params)}
-
-
-def delete_trust_anchor(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-    """DeleteTrustAnchor: returns the deleted anchor, as AWS does."""
-    anchor = _anchor(state, params)
-    del state.trust_anchors[anchor["trustAnchorId"]]
-    state.tags.pop(anchor["trustAnchorArn"], None)
-    return {"trustAnchor": anchor}
-
-
-def list_trust_anchors(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-    """ListTrustAnchors, paginated by ``pageSize``/``nextToken``."""
-    return _page(sorted(state.trust_anchors.values(), key=lambda a: a["createdAt"]), params, "trustAnchors")
-
-
 def put_notification_settings(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     """PutNotificationSettings: change the given (event, channel) settings."""
-    anchor = _anchor(state, params)
+    anchor = TRUST_ANCHOR.find(state, params)
     anchor["notificationSettings"] = _apply_notifications(
         anchor["notificationSettings"], params["notificationSettings"], state.account_id
     )
@@ -173,7 +197,7 @@ def put_notification_settings(state: SandboxState, params: dict[str, Any]) -> di
 
 def reset_notification_settings(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     """ResetNotificationSettings: back to AWS's defaults for the given keys."""
-    anchor = _anchor(state, params)
+    anchor = TRUST_ANCHOR.find(state, params)
     defaults = {(s["event"], s["channel"]): s for s in _default_notifications()}
     keys = {(k["event"], k.get("channel", "ALL")) for k in params["notificationSettingKeys"]}
     anchor["notificationSettings"] = [
@@ -211,7 +235,7 @@ def create_profile(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
 
 def update_profile(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
     """UpdateProfile: any of the settings CreateProfile takes, except tags."""
-    profile = _profile(state, params)
+    profile = PROFILE.find(state, params)
     for key in (
         "name",
         "roleArns",
@@ -224,33 +248,6 @@ def update_profile(state: SandboxState, params: dict[str, Any]) -> dict[str, Any
             profile[key] = params[key]
     profile["updatedAt"] = timestamp()
     return {"profile": profile}
-
-
-def _set_profile_enabled(enabled: bool) -> Handler:
-    def handler(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-        profile = _profile(state, params)
-        profile.update(enabled=enabled, updatedAt=timestamp())
-        return {"profile": profile}
-
-    return handler
-
-
-def get_profile(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-    """GetProfile."""
-    return {"profile": _profile(state, params)}
-
-
-def delete_profile(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-    """DeleteProfile."""
-    profile = _profile(state, params)
-    del state.profiles[profile["profileId"]]
-    state.tags.pop(profile["profileArn"], None)
-    return {"profile": profile}
-
-
-def list_profiles(state: SandboxState, params: dict[str, Any]) -> dict[str, Any]:
-    """ListProfiles, paginated."""
-    return _page(sorted(state.profiles.values(), key=lambda p: p["createdAt"]), params, "profiles")
 
 
 def _tagged(state: SandboxState, arn: str) -> dict[str, str]:
@@ -285,21 +282,21 @@ def list_tags_for_resource(state: SandboxState, params: dict[str, Any]) -> dict[
 
 HANDLERS: dict[str, Handler] = {
     "CreateTrustAnchor": create_trust_anchor,
-    "GetTrustAnchor": get_trust_anchor,
+    "GetTrustAnchor": _getter(TRUST_ANCHOR),
     "UpdateTrustAnchor": update_trust_anchor,
-    "DeleteTrustAnchor": delete_trust_anchor,
-    "ListTrustAnchors": list_trust_anchors,
-    "EnableTrustAnchor": _set_anchor_enabled(True),
-    "DisableTrustAnchor": _set_anchor_enabled(False),
+    "DeleteTrustAnchor": _deleter(TRUST_ANCHOR),
+    "ListTrustAnchors": _lister(TRUST_ANCHOR),
+    "EnableTrustAnchor": _enabler(TRUST_ANCHOR, True),
+    "DisableTrustAnchor": _enabler(TRUST_ANCHOR, False),
     "PutNotificationSettings": put_notification_settings,
     "ResetNotificationSettings": reset_notification_settings,
     "CreateProfile": create_profile,
-    "GetProfile": get_profile,
+    "GetProfile": _getter(PROFILE),
     "UpdateProfile": update_profile,
-    "DeleteProfile": delete_profile,
-    "ListProfiles": list_profiles,
-    "EnableProfile": _set_profile_enabled(True),
-    "DisableProfile": _set_profile_enabled(False),
+    "DeleteProfile": _deleter(PROFILE),
+    "ListProfiles": _lister(PROFILE),
+    "EnableProfile": _enabler(PROFILE, True),
+    "DisableProfile": _enabler(PROFILE, False),
     "TagResource": tag_resource,
     "UntagResource": untag_resource,
     "ListTagsForResource": list_tags_for_resource,
