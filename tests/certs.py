@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
+from roles_anywhere.sandbox.certificates import key_usage
+
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
@@ -44,25 +46,6 @@ def make_key(kind: str = "ec-p256") -> Any:
     if kind == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise ValueError(kind)
-
-
-def key_usage(**granted: bool) -> x509.KeyUsage:
-    """A KeyUsage with only the named usages set (``key_cert_sign=True``…)."""
-    flags = dict.fromkeys(
-        (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
-    return x509.KeyUsage(**(flags | granted))
 
 
 def make_ca(

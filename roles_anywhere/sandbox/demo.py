@@ -15,13 +15,12 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
@@ -30,6 +29,7 @@ from ..artifact_writer import write_artifacts
 from ..deployment import load_deployment
 from ..render import render_artifacts
 from ..stack_file import read_stack_file
+from .certificates import certificate_pem, issue, key_pem, key_usage
 from .commands import with_sandbox_clients
 from .deploy import deploy_stack
 from .server import Sandbox
@@ -42,88 +42,39 @@ def say(step: int, title: str) -> None:
     print(f"\n== Step {step}/{STEPS}: {title}", flush=True)
 
 
-def _pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _usage(**granted: bool) -> x509.KeyUsage:
-    names = (
-        "digital_signature",
-        "content_commitment",
-        "key_encipherment",
-        "data_encipherment",
-        "key_agreement",
-        "key_cert_sign",
-        "crl_sign",
-        "encipher_only",
-        "decipher_only",
-    )
-    return x509.KeyUsage(**{name: granted.get(name, False) for name in names})
-
-
 def throwaway_ca(cluster: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A CA shaped like Teleport's SPIFFE CA (CN=O=cluster, P-256, certSign), valid for a day."""
-    key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster),
             x509.NameAttribute(NameOID.COMMON_NAME, cluster),
         ]
     )
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            _usage(digital_signature=True, key_cert_sign=True, crl_sign=True),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return certificate, key
+    extensions = [
+        (x509.BasicConstraints(ca=True, path_length=None), True),
+        (key_usage(digital_signature=True, key_cert_sign=True, crl_sign=True), True),
+    ]
+    return issue(name, extensions, lifetime=timedelta(days=1))
 
 
 def issue_svid(
     ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, spiffe_id: str, workload: str, folder: Path
 ) -> None:
     """An X.509-SVID as tbot writes it: ``svid.pem`` and ``svid_key.pem`` in ``folder``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, workload)]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=False
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            _usage(digital_signature=True, key_encipherment=True),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH, x509.OID_CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+    extensions = [
+        (x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), False),
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (key_usage(digital_signature=True, key_encipherment=True), True),
+        (x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH, x509.OID_CLIENT_AUTH]), False),
+    ]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, workload)])
+    certificate, key = issue(
+        subject, extensions, lifetime=timedelta(hours=1), backdate=timedelta(minutes=1), issuer=(ca, ca_key)
     )
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "svid.pem").write_bytes(_pem(certificate))
+    (folder / "svid.pem").write_bytes(certificate_pem(certificate))
     key_file = folder / "svid_key.pem"
-    key_file.write_bytes(_key_pem(key))
+    key_file.write_bytes(key_pem(key))
     key_file.chmod(0o600)
 
 
@@ -177,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = example.project_values()["cluster"]
         ca, ca_key = throwaway_ca(cluster)
         ca_file = out / "throwaway-spiffe-ca.pem"
-        ca_file.write_bytes(_pem(ca))
+        ca_file.write_bytes(certificate_pem(ca))
         print(f"  CA certificate {ca_file} (CN={cluster}); key only in {secrets}")
 
         say(

@@ -21,10 +21,9 @@ from typing import Any
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from .certificates import certificate_pem, issue, key_pem
 from .state import SandboxState
 
 HOST = "127.0.0.1"
@@ -42,34 +41,17 @@ def write_tls_identity(folder: Path) -> tuple[Path, Path]:
         loaded = x509.load_pem_x509_certificate(certificate.read_bytes())
         if loaded.not_valid_after_utc > datetime.now(UTC) + timedelta(days=1):
             return certificate, key_file
-    key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "roles-anywhere sandbox")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    addresses = [x509.IPAddress(ipaddress.ip_address(HOST)), x509.DNSName("localhost")]
+    extensions = [
+        (x509.SubjectAlternativeName(addresses), False),
+        (x509.BasicConstraints(ca=True, path_length=0), True),
+    ]
+    cert, key = issue(name, extensions, lifetime=timedelta(days=30))
     folder.mkdir(parents=True, exist_ok=True)
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    key_file.write_bytes(key_pem(key))
     key_file.chmod(0o600)
-    certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    certificate.write_bytes(certificate_pem(cert))
     return certificate, key_file
 
 
