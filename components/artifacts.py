@@ -19,7 +19,7 @@ from roles_anywhere import OFFLINE_PLAN_ENV
 from roles_anywhere.artifact_writer import write_artifacts
 from roles_anywhere.deployment import load_deployment
 from roles_anywhere.errors import RolesAnywhereError
-from roles_anywhere.render import render_artifacts
+from roles_anywhere.render import render_artifacts, render_into_folder
 
 
 def publish_artifacts(outputs: Mapping[str, Any], out_dir: Path) -> pulumi.Output[dict[str, str]]:
@@ -28,7 +28,8 @@ def publish_artifacts(outputs: Mapping[str, Any], out_dir: Path) -> pulumi.Outpu
 
     def render(resolved: dict[str, Any]) -> dict[str, str]:
         try:
-            files = render_artifacts(load_deployment(resolved, source="stack outputs"))
+            deployment = load_deployment(resolved, source="stack outputs")
+            files = render_into_folder(deployment, out_dir) if write else render_artifacts(deployment)
             if write:
                 result = write_artifacts(files, out_dir)
                 pulumi.log.info(

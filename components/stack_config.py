@@ -37,7 +37,7 @@ def read_spec() -> Spec:
     when ``stackConfigDir`` moves stack files) or else the project folder, where Pulumi runs us.
     """
     try:
-        spec = load_spec(project_config_values(), base_dir=config_dir())
+        spec = load_spec(project_config_values(), base_dir=config_dir(), stack=pulumi.get_stack())
     except RolesAnywhereError as err:
         raise pulumi.RunError(f"error: {err}") from err
     for warning in spec.warnings:

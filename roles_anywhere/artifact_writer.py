@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import RolesAnywhereError
-from .render import is_executable
 
 MANIFEST = ".roles-anywhere-files"
 
@@ -40,7 +39,7 @@ def write_artifacts(files: Mapping[str, str], out_dir: Path) -> WriteResult:
         _check_relative(relative)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputFolderError(f"{out_dir}: exists and is not a folder")
-    previous = _read_manifest(out_dir)
+    previous = read_manifest(out_dir)
     for relative in files:
         target = out_dir / relative
         if relative not in previous and (target.exists() or target.is_symlink()):
@@ -62,13 +61,19 @@ def write_artifacts(files: Mapping[str, str], out_dir: Path) -> WriteResult:
     return WriteResult(tuple(written), tuple(unchanged), tuple(removed))
 
 
+def is_executable(path: str) -> bool:
+    """Scripts get mode 0755, everything else 0644."""
+    return path.endswith(".sh")
+
+
 def _check_relative(relative: str) -> None:
     path = PurePosixPath(relative)
     if path.is_absolute() or ".." in path.parts or not path.parts or relative == MANIFEST:
         raise OutputFolderError(f"{relative}: not a file name inside the output folder")
 
 
-def _read_manifest(out_dir: Path) -> set[str]:
+def read_manifest(out_dir: Path) -> set[str]:
+    """The files an earlier write put into ``out_dir`` (empty when there was none)."""
     try:
         lines = (out_dir / MANIFEST).read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:

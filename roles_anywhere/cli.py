@@ -114,7 +114,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from .artifact_writer import write_artifacts  # noqa: PLC0415 - see _plan
     from .deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
-    from .render import render_artifacts  # noqa: PLC0415
+    from .render import render_into_folder  # noqa: PLC0415
 
     if args.config is not None:
         from .plan import plan_stack_file  # noqa: PLC0415
@@ -127,7 +127,7 @@ def _render(args: argparse.Namespace) -> int:
     else:
         deployment = read_stack_outputs(args.stack_outputs)
         origin = f"ARNs from {args.stack_outputs}"
-    files = render_artifacts(deployment)
+    files = render_into_folder(deployment, args.out)
     result = write_artifacts(files, args.out)
     sys.stdout.write(
         f"Rendered {len(files)} files into {args.out} ({origin}): {len(result.written)} written, "
@@ -156,7 +156,8 @@ def _simulate(args: argparse.Namespace) -> int:
     custom = (
         (inputs.load_trust_policy(args.trust_policy), str(args.trust_policy)) if args.trust_policy else None
     )
-    spec = load_spec(read_stack_file(args.config).project_values(), base_dir=args.config.parent)
+    stack_file = read_stack_file(args.config)
+    spec = load_spec(stack_file.project_values(), base_dir=args.config.parent, stack=stack_file.stack)
     if args.stack_outputs is not None:
         deployment = read_stack_outputs(args.stack_outputs)
         for warning in inputs.bundle_drift(spec, deployment):
@@ -194,7 +195,10 @@ def _bundle(args: argparse.Namespace) -> int:
     from .stack_file import read_stack_file  # noqa: PLC0415
 
     now = datetime.now(UTC)
-    spec = load_spec(read_stack_file(args.config).project_values(), base_dir=args.config.parent, now=now)
+    stack_file = read_stack_file(args.config)
+    spec = load_spec(
+        stack_file.project_values(), base_dir=args.config.parent, stack=stack_file.stack, now=now
+    )
     for warning in spec.warnings:
         _say("warning", warning)
     deployment = None

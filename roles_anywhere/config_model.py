@@ -301,8 +301,14 @@ class TeleportConfig(_ConfigModel):
     """The Teleport side: how SVIDs are issued, where tbot connects, how each bot joins."""
 
     mode: TeleportMode = "workload-identity"
+    namespace: Text | None = None
     proxy: Text | None = None
     bots: dict[str, BotConfig] = Field(default_factory=dict)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return None if value is None else field_rules.teleport_namespace(value)
 
     @field_validator("proxy")
     @classmethod

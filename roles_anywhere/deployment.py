@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from . import field_rules, naming
+from . import field_rules, naming, teleport_names
 from .arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
 from .config_model import JOIN_METHODS, PYTHON_SIGNING_HELPER, CredentialSource, TeleportMode
 from .errors import ConfigError, SpiffeIdError, read_user_file
@@ -72,6 +72,7 @@ class DeployedTeleport(_OutputModel):
     """Teleport settings as exported."""
 
     mode: TeleportMode
+    namespace: Annotated[str, _check(field_rules.teleport_namespace)]
     proxy: Annotated[str, _check(field_rules.proxy_address)]
     bots: dict[Annotated[str, _check(field_rules.bot_name)], DeployedBot] = Field(default_factory=dict)
 
@@ -185,3 +186,17 @@ def _check_consistency(deployment: Deployment, source: str) -> None:
         for bot in workload.bots:
             if bot not in deployment.teleport.bots:
                 raise ConfigError(f"{key}.bots", f"bot {bot!r} has no entry in teleport.bots")
+            if not teleport_names.in_namespace(bot, deployment.teleport.namespace):
+                raise ConfigError(
+                    f"{key}.bots", f"bot {bot!r} is outside the namespace {deployment.teleport.namespace!r}"
+                )
+        for user in workload.users:
+            role = teleport_names.principal_role_name(deployment.teleport.namespace, "user", user)
+            if len(role) > teleport_names.MAX_NAME:
+                raise ConfigError(f"{key}.users", f"user {user[:40]!r}… makes a role name too long")
+    try:
+        naming.check_distinct_spiffe_ids(
+            (name, str(SpiffeId.parse(w.spiffe_id))) for name, w in sorted(deployment.workloads.items())
+        )
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err.key}", err.message) from None

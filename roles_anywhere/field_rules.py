@@ -25,7 +25,9 @@ _INI_COMMENT = re.compile(r"\s[#;]")
 _TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 BOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 BOT_NAME_RULE = "1-64 letters, digits, '.', '_' and '-', starting with a letter or digit"
-USER_NAME_RULE = "1-255 printable characters without whitespace or '/'"
+USER_NAME_RULE = "1-255 printable characters without whitespace, '/' or ','"
+NAMESPACE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+NAMESPACE_RULE = "1-32 lowercase letters, digits and '-', starting and ending with a letter or digit"
 
 
 def _control_character(text: str) -> str | None:
@@ -234,6 +236,17 @@ def join_token(token: str, join_method: str) -> str:
 def user_name(name: str) -> str:
     """A Teleport user name (often an email address) as ``tctl`` takes it."""
     bad = _control_character(name)
-    if not name or len(name) > 255 or bad or "/" in name or any(c.isspace() for c in name):
+    if not name or len(name) > 255 or bad or "/" in name or "," in name or any(c.isspace() for c in name):
         raise ValueError(f"{name!r} is not a Teleport user name: use {USER_NAME_RULE}")
+    return name
+
+
+def teleport_namespace(name: str) -> str:
+    """The per-stack prefix of every Teleport object name and the value of the stack label.
+
+    DNS-label characters only: it becomes part of role and WorkloadIdentity names, a label value and a
+    DNS SAN, and it never holds a '.', the separator that keeps two stacks' names apart.
+    """
+    if not NAMESPACE.fullmatch(name):
+        raise ValueError(f"{name!r} is not a namespace: use {NAMESPACE_RULE}")
     return name

@@ -13,6 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+from .errors import ConfigError
+
 MAX_ROLE_NAME = 64
 WORKLOAD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 TRUST_ANCHOR_NAME = re.compile(r"[A-Za-z0-9 _-]{1,255}")
@@ -58,3 +60,19 @@ def policy_arn_suffixes(policy_arns: Iterable[str]) -> dict[str, str]:
         arn: base if counts[base] == 1 else f"{base}-{hashlib.sha256(arn.encode()).hexdigest()[:8]}"
         for arn, base in basenames.items()
     }
+
+
+def check_distinct_spiffe_ids(workloads: Iterable[tuple[str, str]]) -> None:
+    """One SPIFFE ID per workload: an SVID for a shared ID would assume every role that trusts it.
+
+    Compared after resolution, so ``/svc/a`` and ``spiffe://<cluster>/svc/a`` are the same ID.
+    """
+    owners: dict[str, str] = {}
+    for name, spiffe_id in workloads:
+        other = owners.setdefault(spiffe_id, name)
+        if other != name:
+            raise ConfigError(
+                key_path("workloads", name, "spiffeId"),
+                f"resolves to {spiffe_id}, the SPIFFE ID of workload {other!r} too; each workload needs "
+                "its own (one SVID would assume both AWS roles)",
+            )

@@ -52,6 +52,7 @@ def stack_outputs(spec: Spec, *, trust_anchor_arn: Any, workloads: Mapping[str, 
         ],
         TELEPORT: {
             "mode": spec.teleport.mode,
+            "namespace": spec.teleport.namespace,
             "proxy": spec.teleport.proxy,
             "bots": {
                 bot.name: {"joinMethod": bot.join_method, "token": bot.token, "storagePath": bot.storage_path}

@@ -26,6 +26,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from . import CONFIG_DIR_ENV, OFFLINE_PLAN_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
+from .deployment import load_deployment
 from .errors import RolesAnywhereError
 from .mocks import (
     PROFILE,
@@ -37,6 +38,7 @@ from .mocks import (
 )
 from .spec import load_spec
 from .stack_file import read_stack_file
+from .teleport_access import TeleportAccess, access_json, teleport_access
 
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
 PLACEHOLDER_ACCOUNT_ID = "123456789012"
@@ -98,7 +100,18 @@ class Plan:
             "resources": [r.to_json() for r in self.resources],
             "components": [{"type": c.type, "name": c.name, "parent": c.parent} for c in self.components],
             "outputs": self.outputs,
+            "access": access_json(self.access, legacy=self.legacy),
         }
+
+    @cached_property
+    def access(self) -> TeleportAccess:
+        """Who can obtain which SVID and AWS role, from the planned stack outputs."""
+        return teleport_access(load_deployment(self.outputs, source=f"plan of stack {self.stack}"))
+
+    @property
+    def legacy(self) -> bool:
+        """Whether Teleport issues through legacy role rules instead of WorkloadIdentity resources."""
+        return bool(self.outputs.get("teleport", {}).get("mode") == "legacy")
 
     def children(self, parent: str | None) -> list[PlannedResource]:
         """Resources and components directly under ``parent`` (a URN), in display order."""
@@ -158,7 +171,7 @@ def plan_stack_file(path: Path) -> Plan:
     """Validate ``Pulumi.<stack>.yaml`` and run the program against it under the mocks."""
     stack_file = read_stack_file(path)
     region = stack_file.aws_region()
-    spec = load_spec(stack_file.project_values(), base_dir=path.parent)
+    spec = load_spec(stack_file.project_values(), base_dir=path.parent, stack=stack_file.stack)
     return run_program(
         config=stack_file.config,
         stack=stack_file.stack,

@@ -11,6 +11,7 @@ import yaml
 from .mocks import PROFILE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, TRUST_ANCHOR
 from .outputs import ARTIFACTS
 from .plan import Plan, PlannedResource
+from .teleport_access import access_lines
 
 
 def format_plan(plan: Plan) -> str:
@@ -21,6 +22,7 @@ def format_plan(plan: Plan) -> str:
         "",
     ]
     lines.extend(_tree(plan, None, ""))
+    lines += ["", *access_lines(plan.access, legacy=plan.legacy)]
     outputs = {key: value for key, value in plan.outputs.items() if key != ARTIFACTS}
     lines += ["", "Stack outputs:"]
     lines += ["  " + line for line in yaml.safe_dump(outputs, sort_keys=False, width=200).splitlines()]

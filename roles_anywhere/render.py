@@ -7,6 +7,8 @@ environment guarantees that every interpolated value went through a quoting filt
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -19,9 +21,11 @@ from .config_model import PYTHON_SIGNING_HELPER
 from .deployment import DeployedWorkload, Deployment
 from .field_rules import format_duration
 from .quoting import FILTERS, Quoted, RenderError
+from .teleport_access import teleport_access
+from .teleport_ledger import LEDGER, Retired, ledger_text, retired_since
+from .teleport_names import STACK_LABEL, WORKLOAD_LABEL, workload_identity_name
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-WORKLOAD_LABEL = "teleport-roles-anywhere/workload"
 SVID_CERTIFICATE = "svid.pem"
 SVID_KEY = "svid_key.pem"
 AWS_CREDENTIALS_ARTIFACT = "aws_credentials"
@@ -35,27 +39,26 @@ class WorkloadView:
 
     name: str
     spec: DeployedWorkload
-    teleport_role: str
+    workload_identity: str
     spiffe_path: str
     credential_process: tuple[str, ...]
     tbot_session_duration: str
     tbot_renewal_interval: str
     credentials_file: str
 
-    @property
-    def resource_file(self) -> str:
-        """``teleport/`` file of its WorkloadIdentity resource."""
-        return f"workload_identity-{self.name}.yaml"
 
-    @property
-    def role_file(self) -> str:
-        """``teleport/`` file of its role."""
-        return f"role-{self.teleport_role}.yaml"
+_SAFE_FILE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+=-]{0,99}")
 
 
-def teleport_role_name(workload: str) -> str:
-    """The Teleport role that lets a bot or user obtain ``workload``'s SVID."""
-    return f"{workload}-workload-identity"
+def file_stem(name: str) -> str:
+    """A Teleport object's name as a file name: itself when short and plain, else a readable part + a hash.
+
+    Role names hold user names (up to 255 characters, any printable ones), which a file name cannot.
+    """
+    if _SAFE_FILE_STEM.fullmatch(name):
+        return name
+    readable = re.sub(r"[^A-Za-z0-9._@+=-]", "_", name)[:60]
+    return f"{readable}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
 
 
 def credential_process_args(deployment: Deployment, workload: DeployedWorkload) -> tuple[str, ...]:
@@ -95,7 +98,7 @@ def workload_views(deployment: Deployment) -> list[WorkloadView]:
             WorkloadView(
                 name=name,
                 spec=workload,
-                teleport_role=teleport_role_name(name),
+                workload_identity=workload_identity_name(deployment.teleport.namespace, name),
                 spiffe_path=workload.spiffe_id.removeprefix(f"spiffe://{deployment.cluster}"),
                 credential_process=credential_process_args(deployment, workload),
                 tbot_session_duration=format_duration(session),
@@ -106,21 +109,32 @@ def workload_views(deployment: Deployment) -> list[WorkloadView]:
     return views
 
 
-def render_artifacts(deployment: Deployment) -> dict[str, str]:
-    """Every artefact as ``{relative POSIX path: text}``, in a stable order."""
+def render_artifacts(deployment: Deployment, retired: Retired | None = None) -> dict[str, str]:
+    """Every artefact as ``{relative POSIX path: text}``, in a stable order.
+
+    ``retired`` names the Teleport objects an earlier render into the same folder granted and this
+    one no longer does (see ``teleport_ledger``); ``apply.sh`` takes them back.
+    """
+    retired = retired or Retired()
     env = _environment()
     workloads = workload_views(deployment)
+    access = teleport_access(deployment)
     legacy = deployment.teleport.mode == "legacy"
-    bot_roles = {
-        bot: [w.teleport_role for w in workloads if bot in w.spec.bots]
-        for bot in sorted(deployment.teleport.bots)
-    }
+    wi_files = {w.name: f"workload_identity-{file_stem(w.workload_identity)}.yaml" for w in workloads}
+    role_files = {r.name: f"role-{file_stem(r.name)}.yaml" for r in access.roles}
+    retired_files = {name: f"role-{file_stem(name)}.yaml" for name in retired.roles}
     common: dict[str, Any] = {
         "d": deployment,
         "workloads": workloads,
-        "label": WORKLOAD_LABEL,
+        "access": access,
+        "retired": retired,
+        "stack_label": STACK_LABEL,
+        "workload_label": WORKLOAD_LABEL,
         "legacy": legacy,
-        "bot_roles": bot_roles,
+        "wi_files": wi_files,
+        "role_files": role_files,
+        "retired_files": retired_files,
+        "user_roles": access.user_roles(),
     }
     files: dict[str, str] = {}
 
@@ -128,23 +142,34 @@ def render_artifacts(deployment: Deployment) -> dict[str, str]:
         files[path] = env.get_template(template).render(**common, **context)
 
     put("README.md", "README.md.j2")
-    for workload in workloads:
-        if not legacy:
-            put(f"teleport/{workload.resource_file}", "teleport/workload_identity.yaml.j2", w=workload)
-        put(f"teleport/{workload.role_file}", "teleport/role.yaml.j2", w=workload)
+    if not legacy:
+        for workload, grant in zip(workloads, access.grants, strict=True):
+            put(
+                f"teleport/{wi_files[workload.name]}",
+                "teleport/workload_identity.yaml.j2",
+                w=workload,
+                g=grant,
+            )
+    for role in access.roles:
+        put(f"teleport/{role_files[role.name]}", "teleport/role.yaml.j2", r=role)
+    for name in retired.roles:
+        put(f"teleport/retired/{retired_files[name]}", "teleport/retired_role.yaml.j2", name=name)
     put("teleport/apply.sh", "teleport/apply.sh.j2")
+    files[LEDGER] = ledger_text(access.namespace, access.object_names(legacy=legacy), retired)
     for bot, bot_settings in sorted(deployment.teleport.bots.items()):
         served = [w for w in workloads if bot in w.spec.bots]
         put(f"tbot/{bot}.yaml", "tbot/bot.yaml.j2", bot=bot, settings=bot_settings, served=served)
     put("aws/config", "aws/config.j2")
-    for workload in workloads:
-        put(f"tsh/{workload.name}.sh", "tsh/issue.sh.j2", w=workload)
+    for workload, grant in zip(workloads, access.grants, strict=True):
+        put(f"tsh/{workload.name}.sh", "tsh/issue.sh.j2", w=workload, g=grant)
     return files
 
 
-def is_executable(path: str) -> bool:
-    """Scripts get mode 0755, everything else 0644."""
-    return path.endswith(".sh")
+def render_into_folder(deployment: Deployment, out_dir: Path) -> dict[str, str]:
+    """The artefacts for ``out_dir``: what its record says earlier renders granted is taken back."""
+    access = teleport_access(deployment)
+    current = access.object_names(legacy=deployment.teleport.mode == "legacy")
+    return render_artifacts(deployment, retired_since(out_dir, access.namespace, current))
 
 
 def _only_quoted(value: object) -> object:

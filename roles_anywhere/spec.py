@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from . import naming
+from . import field_rules, naming, teleport_names
 from .bundle import CaBundle
 from .bundle_sources import load_ca_bundle
 from .config_model import (
@@ -95,6 +95,7 @@ class TeleportSettings:
     mode: TeleportMode = "workload-identity"
     proxy: str = ""
     bots: tuple[Bot, ...] = ()
+    namespace: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,11 @@ def decode_config_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None = None) -> Spec:
+def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: datetime | None = None) -> Spec:
     """Validate config values (short keys: ``cluster``, ``workloads``…) into a ``Spec``.
 
-    Relative file paths resolve against ``base_dir``, the folder of the stack config file.
+    Relative file paths resolve against ``base_dir``, the folder of the stack config file; ``stack``
+    is the Pulumi stack's name, the Teleport namespace when neither the config nor ``namePrefix`` sets one.
     """
     decoded = decode_config_values(values)
     cluster = decoded.get("cluster")
@@ -163,7 +165,9 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None
         raise _config_error(err.errors(include_url=False, include_input=False)) from None
     workloads = tuple(_workload(name, config.workloads[name], config) for name in sorted(config.workloads))
     _check_distinct_svid_directories(workloads)
-    teleport = _teleport_settings(config.teleport, config.cluster, workloads)
+    naming.check_distinct_spiffe_ids((w.name, str(w.spiffe_id)) for w in workloads)
+    namespace = _namespace(config, stack)
+    teleport = _teleport_settings(config.teleport, config.cluster, workloads, namespace)
     _check_credential_source(config.aws, teleport)
     loaded = load_ca_bundle(config.ca_bundle, base_dir=base_dir, now=now)
     bundle = loaded.bundle
@@ -179,7 +183,10 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, now: datetime | None
         ),
         workloads=workloads,
         account_id=config.account_id,
-        warnings=bundle.warnings + loaded.warnings + tuple(_policy_count_warnings(workloads)),
+        warnings=bundle.warnings
+        + loaded.warnings
+        + tuple(_policy_count_warnings(workloads))
+        + tuple(_unissued_warnings(workloads)),
         teleport=teleport,
         aws=AwsClientSettings(
             signing_helper=config.aws.signing_helper,
@@ -238,10 +245,41 @@ def _check_distinct_svid_directories(workloads: Iterable[Workload]) -> None:
             )
 
 
+def _namespace(config: StackConfig, stack: str) -> str:
+    """``teleport.namespace``, else ``namePrefix`` without its trailing separator, else the stack name."""
+    if config.teleport.namespace is not None:
+        return config.teleport.namespace
+    derived = config.name_prefix.rstrip("-_")
+    origin = f"namePrefix {config.name_prefix!r}" if derived else f"the stack name {stack!r}"
+    try:
+        return field_rules.teleport_namespace(derived or stack)
+    except ValueError as err:
+        raise ConfigError(
+            "teleport.namespace", f"is not set, and {origin} gives no valid one ({err}); set it"
+        ) from None
+
+
 def _teleport_settings(
-    config: TeleportConfig, cluster: str, workloads: Iterable[Workload]
+    config: TeleportConfig, cluster: str, workloads: Iterable[Workload], namespace: str
 ) -> TeleportSettings:
     """Resolve bots: every bot a workload names, with its join settings or the defaults."""
+    workloads = tuple(workloads)
+    for workload in workloads:
+        for bot in workload.bots:
+            if not teleport_names.in_namespace(bot, namespace):
+                raise ConfigError(
+                    naming.key_path("workloads", workload.name, "bots"),
+                    f"bot {bot!r} is outside this stack's Teleport namespace {namespace!r}: name it "
+                    f"'{namespace}-…' (a bot serves one stack: its role and tbot config come from one stack)",
+                )
+        for user in workload.users:
+            role = teleport_names.principal_role_name(namespace, "user", user)
+            if len(role) > teleport_names.MAX_NAME:
+                raise ConfigError(
+                    naming.key_path("workloads", workload.name, "users"),
+                    f"user {user[:40]!r}… makes the Teleport role name {len(role)} characters long; "
+                    f"at most {teleport_names.MAX_NAME}",
+                )
     named = sorted({bot for workload in workloads for bot in workload.bots})
     for name in config.bots:
         if name not in named:
@@ -260,6 +298,7 @@ def _teleport_settings(
             )
     return TeleportSettings(
         mode=config.mode,
+        namespace=namespace,
         proxy=config.proxy or f"{cluster}:443",
         bots=tuple(_bot(name, config.bots.get(name, BotConfig())) for name in named),
     )
@@ -297,6 +336,15 @@ def _policy_count_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
                 f"{naming.key_path('workloads', workload.name, 'managedPolicyArns')}: {count} policies; "
                 f"IAM's default quota is {ROLE_POLICY_QUOTA} per role — "
                 "raise it before deploying or the attachment will fail"
+            )
+
+
+def _unissued_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
+    for workload in workloads:
+        if not workload.bots and not workload.users:
+            yield (
+                f"{naming.key_path('workloads', workload.name)}: names no bot and no user, so Teleport "
+                "issues its SVID to nobody and its AWS role cannot be used; add bots or users to grant it"
             )
 
 

@@ -429,13 +429,15 @@ def test_a_broken_bundle_json_file(tmp_path: Path) -> None:
 )
 def test_ca_bundle_key_mistakes(ca_bundle: dict[str, Any], error: str) -> None:
     with pytest.raises(ConfigError) as raised:
-        load_spec({**base_values(), "caBundle": ca_bundle}, base_dir=Path(), now=NOW)
+        load_spec({**base_values(), "caBundle": ca_bundle}, stack="dev", base_dir=Path(), now=NOW)
     assert str(raised.value).startswith(error), str(raised.value)
 
 
 def test_the_spec_records_where_the_bundle_came_from(server: BundleServer, tmp_path: Path) -> None:
     server.serve(bundle_json(OLD, NEW))
-    spec = load_spec({**base_values(), "caBundle": via_proxy(server)}, base_dir=tmp_path, now=NOW)
+    spec = load_spec(
+        {**base_values(), "caBundle": via_proxy(server)}, stack="dev", base_dir=tmp_path, now=NOW
+    )
     assert spec.bundle_origin == server.url
     assert spec.bundle.pem == OLD.pem + NEW.pem
 

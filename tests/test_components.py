@@ -33,7 +33,7 @@ def mocks() -> Iterator[DeterministicAwsMocks]:
 
 @pytest.fixture
 def spec() -> Spec:
-    return load_spec(base_values(), base_dir=Path(), now=NOW)
+    return load_spec(base_values(), stack="dev", base_dir=Path(), now=NOW)
 
 
 def sent(mocks: DeterministicAwsMocks, token: str) -> dict[str, dict[str, Any]]:

@@ -119,15 +119,43 @@ def test_the_strict_schema_catches_a_misspelt_key() -> None:
 
 def test_workload_identity_mode_resources(plans: dict[str, Plan]) -> None:
     deployment, files = rendered(plans["workload-identity"])
-    identity = yaml.safe_load(files["teleport/workload_identity-example-service.yaml"])
-    assert identity["metadata"]["name"] == "example-service"
+    identity = yaml.safe_load(files["teleport/workload_identity-tra.example-service.yaml"])
+    assert identity["metadata"]["name"] == "tra.example-service"
+    assert identity["metadata"]["labels"] == {
+        "teleport-roles-anywhere/stack": "tra",
+        "teleport-roles-anywhere/workload": "tra.example-service",
+    }
     assert identity["spec"]["spiffe"]["id"] == "/svc/example-service"
     assert identity["spec"]["spiffe"]["x509"]["subject_template"]["common_name"] == "example-service"
-    role = yaml.safe_load(files["teleport/role-example-service-workload-identity.yaml"])
-    labels = identity["metadata"]["labels"]
-    assert role["spec"]["allow"]["workload_identity_labels"] == {k: [v] for k, v in labels.items()}
+    assert identity["spec"]["rules"] == {
+        "allow": [
+            {
+                "conditions": [
+                    {"attribute": "user.is_bot", "eq": {"value": "true"}},
+                    {"attribute": "user.bot_name", "eq": {"value": "tra-ci-runner"}},
+                ]
+            },
+            {
+                "conditions": [
+                    {"attribute": "user.is_bot", "eq": {"value": "false"}},
+                    {"attribute": "user.name", "eq": {"value": "alice@example.com"}},
+                ]
+            },
+        ]
+    }
+    role = yaml.safe_load(files["teleport/role-tra.user.alice@example.com.yaml"])
+    assert role["metadata"]["name"] == "tra.user.alice@example.com"
+    assert role["spec"]["allow"]["workload_identity_labels"] == {
+        "teleport-roles-anywhere/stack": ["tra"],
+        "teleport-roles-anywhere/workload": ["tra.example-service"],
+    }
     assert role["spec"]["allow"]["rules"] == [{"resources": ["workload_identity"], "verbs": ["list", "read"]}]
     assert "spiffe" not in role["spec"]["allow"]
+    bot_role = yaml.safe_load(files["teleport/role-tra.bot.tra-ci-runner.yaml"])
+    assert bot_role["spec"]["allow"]["workload_identity_labels"]["teleport-roles-anywhere/workload"] == [
+        "tra.ci-deployer",
+        "tra.example-service",
+    ]
     spiffe = f"spiffe://{deployment.cluster}{identity['spec']['spiffe']['id']}"
     assert spiffe == deployment.workloads["example-service"].spiffe_id
 
@@ -135,44 +163,59 @@ def test_workload_identity_mode_resources(plans: dict[str, Plan]) -> None:
 def test_legacy_mode_resources(plans: dict[str, Plan]) -> None:
     _, files = rendered(plans["legacy"])
     assert not any(path.startswith("teleport/workload_identity-") for path in files)
-    role = yaml.safe_load(files["teleport/role-ci-deployer-workload-identity.yaml"])
-    assert role["spec"]["allow"] == {"spiffe": [{"path": "/ci/deployer"}]}
-    bot = yaml.safe_load(files["tbot/ci-runner.yaml"])
-    assert [s["type"] for s in bot["services"]] == ["spiffe-svid", "spiffe-svid"]
-    assert bot["services"][0]["svid"] == {"path": "/ci/deployer"}
-    assert "svid issue" in files["tsh/ci-deployer.sh"]
+    role = yaml.safe_load(files["teleport/role-tra.bot.tra-ci-runner.yaml"])
+    assert role["spec"]["allow"] == {
+        "spiffe": [
+            {"path": "/ci/deployer", "dns_sans": ["ci-deployer"]},
+            {"path": "/svc/example-service", "dns_sans": ["example-service"]},
+        ]
+    }
+    user_role = yaml.safe_load(files["teleport/role-tra.user.alice@example.com.yaml"])
+    assert user_role["spec"]["allow"] == {
+        "spiffe": [{"path": "/svc/example-service", "dns_sans": ["example-service"]}]
+    }
+    bot = yaml.safe_load(files["tbot/tra-ci-runner.yaml"])
+    # The form tbot 15.2-18 all read: `outputs:` (spiffe-svid under `services:` needs 15.4.9/16.1).
+    assert "services" not in bot
+    assert [s["type"] for s in bot["outputs"]] == ["spiffe-svid", "spiffe-svid"]
+    # A DNS SAN, which legacy issuance copies into the subject CN: AWS does not support empty subjects.
+    assert bot["outputs"][0]["svid"] == {"path": "/ci/deployer", "sans": {"dns": ["ci-deployer"]}}
+    words = shlex.split(files["tsh/ci-deployer.sh"].splitlines()[-1])
+    assert words[2:4] == ["svid", "issue"]
+    assert words[words.index("--dns-san") + 1] == "ci-deployer"
 
 
 def apply_commands(script: str) -> list[list[str]]:
-    return [shlex.split(line) for line in script.splitlines() if line.startswith("tctl ")]
+    return [
+        shlex.split(line) for line in script.splitlines() if line.startswith(("tctl ", "claim ", "need_bot "))
+    ]
 
 
 def test_apply_script_lists_commands_in_order(plans: dict[str, Plan]) -> None:
     _, files = rendered(plans["workload-identity"])
     commands = apply_commands(files["teleport/apply.sh"])
     assert commands == [
-        ["tctl", "create", "-f", "workload_identity-ci-deployer.yaml"],
-        ["tctl", "create", "-f", "workload_identity-example-service.yaml"],
-        ["tctl", "create", "-f", "role-ci-deployer-workload-identity.yaml"],
-        ["tctl", "create", "-f", "role-example-service-workload-identity.yaml"],
-        [
-            "tctl",
-            "bots",
-            "update",
-            "ci-runner",
-            "--add-roles",
-            "ci-deployer-workload-identity,example-service-workload-identity",
-        ],
+        ["claim", "workload_identity/tra.ci-deployer"],
+        ["claim", "workload_identity/tra.example-service"],
+        ["claim", "role/tra.bot.tra-ci-runner"],
+        ["claim", "role/tra.user.alice@example.com"],
+        ["need_bot", "tra-ci-runner", "tra.bot.tra-ci-runner"],
+        ["tctl", "create", "-f", "workload_identity-tra.ci-deployer.yaml"],
+        ["tctl", "create", "-f", "workload_identity-tra.example-service.yaml"],
+        ["tctl", "create", "-f", "role-tra.bot.tra-ci-runner.yaml"],
+        ["tctl", "create", "-f", "role-tra.user.alice@example.com.yaml"],
+        ["tctl", "bots", "update", "tra-ci-runner", "--add-roles", "tra.bot.tra-ci-runner"],
     ]
-    for command in commands[:4]:
-        assert command[3] in {p.removeprefix("teleport/") for p in files}
-    assert "#      alice@example.com" in files["teleport/apply.sh"]
+    for command in commands:
+        if command[:2] == ["tctl", "create"]:
+            assert command[3] in {p.removeprefix("teleport/") for p in files}
+    assert "#    alice@example.com: tra.user.alice@example.com" in files["teleport/apply.sh"]
 
 
 def test_tbot_credentials_mode(plans: dict[str, Plan]) -> None:
     deployment, files = rendered(plans["tbot-credentials"])
-    bot = yaml.safe_load(files["tbot/ci-runner.yaml"])
-    services = {s["selector"]["name"]: s for s in bot["services"]}
+    bot = yaml.safe_load(files["tbot/tra-ci-runner.yaml"])
+    services = {s["selector"]["name"].removeprefix("tra."): s for s in bot["services"]}
     deployer = services["ci-deployer"]
     expected = deployment.workloads["ci-deployer"]
     assert deployer["type"] == "workload-identity-aws-roles-anywhere"
@@ -255,7 +298,11 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, dict[str, A
             "mode": "workload-identity",
             "proxy": "[2001:db8::7]:3080",
             "bots": {
-                "ci-runner": {"joinMethod": "token", "token": HOSTILE_TOKEN, "storagePath": HOSTILE_STORAGE}
+                "tra-ci-runner": {
+                    "joinMethod": "token",
+                    "token": HOSTILE_TOKEN,
+                    "storagePath": HOSTILE_STORAGE,
+                }
             },
         },
         aws={"signingHelper": HOSTILE_HELPER},
@@ -269,12 +316,12 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, dict[str, A
 def test_hostile_values_come_back_exactly_from_every_parser(hostile: tuple[Plan, dict[str, Any]]) -> None:
     plan, _ = hostile
     deployment, files = rendered(plan)
-    bot = yaml.safe_load(files["tbot/ci-runner.yaml"])
+    bot = yaml.safe_load(files["tbot/tra-ci-runner.yaml"])
     assert bot["proxy_server"] == "[2001:db8::7]:3080"
     assert bot["onboarding"] == {"join_method": "token", "token": HOSTILE_TOKEN}
     assert bot["storage"] == {"type": "directory", "path": HOSTILE_STORAGE}
     paths = {s["selector"]["name"]: s["destination"]["path"] for s in bot["services"]}
-    assert paths == {"ci-deployer": "/opt/machine-id/ci-deployer", "example-service": HOSTILE_DIR}
+    assert paths == {"tra.ci-deployer": "/opt/machine-id/ci-deployer", "tra.example-service": HOSTILE_DIR}
 
     _, argv = credential_process(files, "example-service")
     assert argv[:4] == [HOSTILE_HELPER, "credential-process", "--certificate", f"{HOSTILE_DIR}/svid.pem"]
@@ -288,13 +335,16 @@ def test_hostile_values_come_back_exactly_from_every_parser(hostile: tuple[Plan,
         "workload-identity",
         "issue-x509",
         "--name-selector",
-        "example-service",
+        "tra.example-service",
         "--credential-ttl",
         "8h",
         "--output",
         HOSTILE_DIR,
     ]
-    assert "#      o'brien@example.com" in files["teleport/apply.sh"]
+    assert "#    o'brien@example.com: tra.user.o'brien@example.com" in files["teleport/apply.sh"]
+    role_files = [path for path in files if path.startswith("teleport/role-tra.user.o_brien@example.com-")]
+    assert len(role_files) == 1, "a name a file cannot carry gets a readable part and a hash"
+    assert yaml.safe_load(files[role_files[0]])["metadata"]["name"] == "tra.user.o'brien@example.com"
     assert "| `o'brien@example.com, zoë` |" in files["README.md"]
     assert deployment.workloads["example-service"].svid_directory == HOSTILE_DIR
 

@@ -44,7 +44,7 @@ def test_render_from_config_and_from_stack_outputs_agree(
 ) -> None:
     assert main(["render", "--config", str(ROOT / "Pulumi.example.yaml"), "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"Rendered 10 files into {tmp_path / 'a'} (ARNs predicted offline for ")
+    assert out.startswith(f"Rendered 11 files into {tmp_path / 'a'} (ARNs predicted offline for ")
     assert f"  {tmp_path / 'a' / 'aws' / 'config'}\n" in out
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text(json.dumps(example_outputs))
@@ -66,7 +66,20 @@ def test_rerender_reports_unchanged_and_removes_dropped_workloads(
     assert main(["render", "--stack-outputs", str(outputs_file), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert f"removed {tmp_path / 'out' / 'tsh' / 'example-service.sh'}" in out
-    assert not (tmp_path / "out" / "teleport" / "workload_identity-example-service.yaml").exists()
+    assert not (tmp_path / "out" / "teleport" / "workload_identity-tra.example-service.yaml").exists()
+    # alice was named only by example-service: her role is emptied, the WorkloadIdentity deleted.
+    ledger = json.loads((tmp_path / "out" / "teleport" / "objects.json").read_text())
+    assert ledger["retired"] == {
+        "workload_identity": ["tra.example-service"],
+        "role": ["tra.user.alice@example.com"],
+    }
+    script = (tmp_path / "out" / "teleport" / "apply.sh").read_text()
+    assert "remove workload_identity/tra.example-service\n" in script
+    assert "tctl create -f retired/role-tra.user.alice@example.com.yaml\n" in script
+    retired = yaml.safe_load(
+        (tmp_path / "out" / "teleport" / "retired" / "role-tra.user.alice@example.com.yaml").read_text()
+    )
+    assert retired["spec"] == {"allow": {}}
 
 
 @pytest.mark.parametrize(
@@ -205,7 +218,7 @@ def test_pulumi_up_writes_the_rendered_files_to_artifacts_dir(tmp_path: Path) ->
     """The program under the mocks as `pulumi up` runs it (not a preview, not a plan) writes the files."""
     config = stack_config(
         artifactsDir="rendered",
-        workloads={"orders": {"spiffeId": "/svc/orders", "bots": ["ci"]}},
+        workloads={"orders": {"spiffeId": "/svc/orders", "bots": ["prod-ci"]}},
     )
     planned = run_up(tmp_path, config, "prod", write=False)
     assert not (tmp_path / "rendered").exists()  # a plan writes nothing
@@ -216,10 +229,11 @@ def test_pulumi_up_writes_the_rendered_files_to_artifacts_dir(tmp_path: Path) ->
     assert sorted(written) == [
         "README.md",
         "aws/config",
-        "tbot/ci.yaml",
+        "tbot/prod-ci.yaml",
         "teleport/apply.sh",
-        "teleport/role-orders-workload-identity.yaml",
-        "teleport/workload_identity-orders.yaml",
+        "teleport/objects.json",
+        "teleport/role-prod.bot.prod-ci.yaml",
+        "teleport/workload_identity-prod.orders.yaml",
         "tsh/orders.sh",
     ]
 
@@ -264,10 +278,14 @@ def test_any_accepted_value_comes_back_exactly_from_every_parser(
     workload = outputs["workloads"]["example-service"]
     workload.update(svidDirectory=directory, users=[user])
     outputs["aws"]["signingHelper"] = helper
-    outputs["teleport"]["bots"]["ci-runner"] = {"joinMethod": "token", "token": token, "storagePath": storage}
+    outputs["teleport"]["bots"]["tra-ci-runner"] = {
+        "joinMethod": "token",
+        "token": token,
+        "storagePath": storage,
+    }
     files = render_artifacts(load_deployment(outputs, source="outputs"))
 
-    bot = yaml.safe_load(files["tbot/ci-runner.yaml"])
+    bot = yaml.safe_load(files["tbot/tra-ci-runner.yaml"])
     assert bot["onboarding"]["token"] == token
     assert bot["storage"]["path"] == storage
     assert bot["services"][1]["destination"]["path"] == directory
@@ -278,7 +296,7 @@ def test_any_accepted_value_comes_back_exactly_from_every_parser(
     assert argv[5] == f"{directory}/svid_key.pem"
     command = shlex.split(files["tsh/example-service.sh"].splitlines()[-1])
     assert command[-2:] == ["--output", directory]
-    assert f"#      {user}\n" in files["teleport/apply.sh"]
+    assert f"#    {user}: tra.user.{user}\n" in files["teleport/apply.sh"]
     for path, text in files.items():
         if path.endswith(".yaml"):
             assert yaml.safe_load(text)  # every YAML file still parses

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roles_anywhere.deployment import Deployment, load_deployment
+from roles_anywhere.errors import ConfigError
 from roles_anywhere.simulate import Verdict, certificate_findings, simulate
 from roles_anywhere.simulate_inputs import role_targets
 
@@ -35,7 +36,7 @@ def deployment_for(workloads: dict[str, str], session: int = 3600) -> Deployment
     outputs: dict[str, Any] = {
         "cluster": CLUSTER,
         "trustAnchorArn": ANCHOR_ARN,
-        "teleport": {"mode": "workload-identity", "proxy": f"{CLUSTER}:443", "bots": {}},
+        "teleport": {"mode": "workload-identity", "namespace": "test", "proxy": f"{CLUSTER}:443", "bots": {}},
         "aws": {"signingHelper": "aws_signing_helper", "credentials": "process"},
         "workloads": {
             name: {
@@ -278,6 +279,10 @@ PATHS = st.lists(PATH_SEGMENTS, min_size=1, max_size=3).map(lambda parts: "/" + 
 @settings(max_examples=40)
 @given(st.dictionaries(st.sampled_from(["w1", "w2", "w3", "w4", "w5"]), PATHS, min_size=1, max_size=5))
 def test_every_svid_is_allowed_exactly_for_the_roles_of_its_spiffe_id(workloads: dict[str, str]) -> None:
+    if len(set(workloads.values())) < len(workloads):
+        with pytest.raises(ConfigError, match=r"the SPIFFE ID of workload 'w\d' too"):
+            deployment_for(workloads)  # one SVID would assume several roles: refused (issue 11, finding 4)
+        return
     deployment = deployment_for(workloads)
     for path in set(workloads.values()):
         verdicts = run(svid_for(path), deployment=deployment)

@@ -22,7 +22,7 @@ def spec_of(**changes: Any) -> Any:
             values["workloads"]["api"][key.removeprefix("api_")] = value
         else:
             values[key] = value
-    return load_spec(values, base_dir=Path(), now=NOW)
+    return load_spec(values, stack="dev", base_dir=Path(), now=NOW)
 
 
 def error_of(**changes: Any) -> str:
@@ -45,13 +45,13 @@ def test_defaults() -> None:
 
 def test_bots_are_collected_from_workloads_with_join_defaults() -> None:
     spec = spec_of(
-        api_bots=["ci-runner", "deployer"],
-        teleport={"proxy": "proxy.example.com", "bots": {"deployer": {"joinMethod": "kubernetes"}}},
+        api_bots=["dev-ci-runner", "dev-deployer"],
+        teleport={"proxy": "proxy.example.com", "bots": {"dev-deployer": {"joinMethod": "kubernetes"}}},
     )
     assert spec.teleport.proxy == "proxy.example.com:443"
     assert spec.teleport.bots == (
-        Bot("ci-runner", "token", "/etc/tbot/ci-runner.token", "/var/lib/teleport/bot/ci-runner"),
-        Bot("deployer", "kubernetes", "deployer", "/var/lib/teleport/bot/deployer"),
+        Bot("dev-ci-runner", "token", "/etc/tbot/dev-ci-runner.token", "/var/lib/teleport/bot/dev-ci-runner"),
+        Bot("dev-deployer", "kubernetes", "dev-deployer", "/var/lib/teleport/bot/dev-deployer"),
     )
 
 
@@ -92,7 +92,7 @@ def test_svid_ttl_is_normalised() -> None:
         ),
         ({"api_svidDirectory": 7}, "workloads.api.svidDirectory: must be a string"),
         ({"api_bots": "ci-runner"}, "workloads.api.bots: must be a valid list"),
-        ({"api_bots": ["ci", "ci"]}, "workloads.api.bots: lists 'ci' more than once"),
+        ({"api_bots": ["dev-ci", "dev-ci"]}, "workloads.api.bots: lists 'dev-ci' more than once"),
         (
             {"api_bots": ["ci/runner"]},
             "workloads.api.bots: 'ci/runner' is not a bot name: use 1-64 letters, digits, '.', '_' and '-', "
@@ -101,38 +101,41 @@ def test_svid_ttl_is_normalised() -> None:
         (
             {"api_users": ["alice smith"]},
             "workloads.api.users: 'alice smith' is not a Teleport user name: use 1-255 printable characters "
-            "without whitespace or '/'",
+            "without whitespace, '/' or ','",
         ),
         ({"api_svidTtl": "48h"}, "workloads.api.svidTtl: must be between 1m and 24h, got '48h'"),
         ({"api_svidTtl": "1 day"}, "workloads.api.svidTtl: '1 day' is not a duration such as 30m, 1h or 8h"),
         (
-            {"api_bots": ["ci"], "teleport": {"bots": {"cl": {"joinMethod": "github"}}}},
+            {"api_bots": ["dev-ci"], "teleport": {"bots": {"cl": {"joinMethod": "github"}}}},
             "teleport.bots.cl: no workload lists bot 'cl' in its bots",
         ),
         (
-            {"api_bots": ["ci-runner"], "teleport": {"bots": {"ci-runnr": {}}}},
-            "teleport.bots.ci-runnr: no workload lists bot 'ci-runnr' in its bots "
-            "(did you mean 'ci-runner'?)",
+            {"api_bots": ["dev-ci-runner"], "teleport": {"bots": {"dev-ci-runnr": {}}}},
+            "teleport.bots.dev-ci-runnr: no workload lists bot 'dev-ci-runnr' in its bots "
+            "(did you mean 'dev-ci-runner'?)",
         ),
         (
-            {"api_bots": ["ci"], "teleport": {"bots": {"ci": {"joinMethod": "magic"}}}},
-            "teleport.bots.ci.joinMethod: 'magic' is not a Teleport join method; use one of: token, azure, "
-            "azure_devops, bitbucket, bound_keypair, circleci, ec2, env0, gcp, github, gitlab, iam, "
+            {"api_bots": ["dev-ci"], "teleport": {"bots": {"dev-ci": {"joinMethod": "magic"}}}},
+            "teleport.bots.dev-ci.joinMethod: 'magic' is not a Teleport join method; use one of: token, "
+            "azure, azure_devops, bitbucket, bound_keypair, circleci, ec2, env0, gcp, github, gitlab, iam, "
             "kubernetes, oracle, spacelift, terraform_cloud, tpm",
         ),
         (
-            {"api_bots": ["ci"], "teleport": {"bots": {"ci": {"token": "f3b1c2d4e5"}}}},
-            "teleport.bots.ci.token: with joinMethod 'token' give the absolute path of a file holding the "
-            "one-time join token, not the token itself (it is a secret and would be written into rendered "
-            "files and stack outputs)",
+            {"api_bots": ["dev-ci"], "teleport": {"bots": {"dev-ci": {"token": "f3b1c2d4e5"}}}},
+            "teleport.bots.dev-ci.token: with joinMethod 'token' give the absolute path of a file holding "
+            "the one-time join token, not the token itself (it is a secret and would be written into "
+            "rendered files and stack outputs)",
         ),
         (
-            {"api_bots": ["ci"], "teleport": {"bots": {"ci": {"joinMethod": "github", "token": "a b"}}}},
-            "teleport.bots.ci.token: 'a b' is not the name of a Teleport join token",
+            {
+                "api_bots": ["dev-ci"],
+                "teleport": {"bots": {"dev-ci": {"joinMethod": "github", "token": "a b"}}},
+            },
+            "teleport.bots.dev-ci.token: 'a b' is not the name of a Teleport join token",
         ),
         (
-            {"api_bots": ["ci"], "teleport": {"bots": {"ci": {"storagePath": "var/bot"}}}},
-            "teleport.bots.ci.storagePath: must be an absolute folder (starting with '/'), got 'var/bot'",
+            {"api_bots": ["dev-ci"], "teleport": {"bots": {"dev-ci": {"storagePath": "var/bot"}}}},
+            "teleport.bots.dev-ci.storagePath: must be an absolute folder (starting with '/'), got 'var/bot'",
         ),
         (
             {"aws": {"credentials": "file"}},
@@ -160,11 +163,11 @@ def test_each_mistake_is_one_line_naming_the_key(changes: dict[str, Any], error:
 
 def test_bot_names_differing_only_in_case_are_refused() -> None:
     values = copy.deepcopy(base_values())
-    values["workloads"]["api"]["bots"] = ["CI"]
-    values["workloads"]["worker"]["bots"] = ["ci"]
+    values["workloads"]["api"]["bots"] = ["dev-CI"]
+    values["workloads"]["worker"]["bots"] = ["dev-ci"]
     with pytest.raises(ConfigError) as raised:
-        load_spec(values, base_dir=Path(), now=NOW)
+        load_spec(values, stack="dev", base_dir=Path(), now=NOW)
     assert str(raised.value) == (
-        "teleport.bots: bots 'CI' and 'ci' differ only in case; their tbot/<bot>.yaml files would collide "
-        "on case-insensitive file systems"
+        "teleport.bots: bots 'dev-CI' and 'dev-ci' differ only in case; their tbot/<bot>.yaml files would "
+        "collide on case-insensitive file systems"
     )

@@ -110,7 +110,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     """Create the stack's resources in the sandbox, then write outputs.json and the rendered files."""
     from ..artifact_writer import write_artifacts  # noqa: PLC0415
     from ..deployment import load_deployment  # noqa: PLC0415
-    from ..render import render_artifacts  # noqa: PLC0415
+    from ..render import render_into_folder  # noqa: PLC0415
     from ..stack_file import read_stack_file  # noqa: PLC0415
     from .deploy import deploy_stack  # noqa: PLC0415
 
@@ -120,7 +120,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     plan = deploy_stack(stack_file, endpoints)
     deployment = load_deployment(plan.outputs, source=f"sandbox deploy of {args.config}")
     args.out.mkdir(parents=True, exist_ok=True)
-    files = render_artifacts(deployment)
+    files = render_into_folder(deployment, args.out)
     files["outputs.json"] = json.dumps(plan.outputs, indent=2) + "\n"
     write_artifacts(files, args.out)
     sys.stdout.write(

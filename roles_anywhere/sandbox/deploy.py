@@ -99,7 +99,9 @@ class SandboxMocks(DeterministicAwsMocks):
 
 def deploy_stack(stack_file: StackFile, endpoints: dict[str, Any]) -> Plan:
     """Run the program for a stack file against the sandbox; the resources exist afterwards."""
-    load_spec(stack_file.project_values(), base_dir=stack_file.path.parent)  # fail before creating anything
+    load_spec(
+        stack_file.project_values(), base_dir=stack_file.path.parent, stack=stack_file.stack
+    )  # fail before creating anything
     return run_program(
         config=stack_file.config,
         stack=stack_file.stack,

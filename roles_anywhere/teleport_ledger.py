@@ -1,0 +1,131 @@
+"""What earlier renders granted in Teleport, so that applying a new render takes back what it no longer does.
+
+``apply.sh`` replaces what it renders (``tctl create -f``), but an object the config stopped naming —
+a removed workload's WorkloadIdentity, a removed bot's or user's role — is not rendered, so nothing
+would ever touch it and its holder would keep the SVID. ``teleport/objects.json`` records what the
+stack owns; the next render into the same folder reads it and retires what is gone: WorkloadIdentities
+are deleted, roles are emptied (a bot or user may still hold one, and deleting a role a bot holds breaks
+the bot). Retired names stay in the record until granted again, so a render never applied loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from .artifact_writer import OutputFolderError, read_manifest
+from .field_rules import teleport_namespace
+from .teleport_names import MAX_NAME
+
+LEDGER = "teleport/objects.json"
+MAX_LEDGER_BYTES = 4 * 1024 * 1024
+KINDS = ("workload_identity", "role")
+
+
+@dataclass(frozen=True)
+class Retired:
+    """Objects an earlier render of this stack granted and the current config no longer does."""
+
+    workload_identities: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+def _object_name(name: str) -> str:
+    if not 0 < len(name) <= MAX_NAME or not name.isprintable() or any(c in name for c in " /,\\\"'"):
+        raise ValueError(f"{name[:60]!r} is not a Teleport object name this project renders")
+    return name
+
+
+ObjectName = Annotated[str, AfterValidator(_object_name)]
+
+
+class _Objects(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    workload_identity: list[ObjectName] = Field(default_factory=list)
+    role: list[ObjectName] = Field(default_factory=list)
+
+
+class _Ledger(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    stack: Annotated[str, AfterValidator(teleport_namespace)]
+    current: _Objects
+    retired: _Objects
+
+
+def ledger_text(namespace: str, current: dict[str, list[str]], retired: Retired) -> str:
+    """The record ``render`` writes beside ``apply.sh``: sorted, so an unchanged stack re-renders the same."""
+    document = {
+        "stack": namespace,
+        "current": {kind: sorted(current[kind]) for kind in KINDS},
+        "retired": {
+            "workload_identity": sorted(retired.workload_identities),
+            "role": sorted(retired.roles),
+        },
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def retired_since(out_dir: Path, namespace: str, current: dict[str, list[str]]) -> Retired:
+    """What the record in ``out_dir`` says this stack owned (or retired) and ``current`` no longer names."""
+    previous = _read_ledger(out_dir, namespace)
+    if previous is None:
+        return Retired()
+    gone = {
+        kind: sorted(
+            (set(getattr(previous.current, kind)) | set(getattr(previous.retired, kind))) - set(current[kind])
+        )
+        for kind in KINDS
+    }
+    return Retired(workload_identities=tuple(gone["workload_identity"]), roles=tuple(gone["role"]))
+
+
+def _read_ledger(out_dir: Path, namespace: str) -> _Ledger | None:
+    """The record, if an earlier render wrote one; a planted, foreign or malformed one is refused."""
+    if LEDGER not in read_manifest(out_dir):
+        return None
+    path = out_dir / LEDGER
+    data = _read_regular_file(path)
+    if data is None:
+        return None
+    try:
+        ledger = _Ledger.model_validate(json.loads(data))
+    except (ValueError, ValidationError) as err:
+        reason = err.errors(include_url=False)[0]["msg"] if isinstance(err, ValidationError) else "not JSON"
+        raise OutputFolderError(f"{path}: not a record this project wrote ({reason})") from None
+    if ledger.stack != namespace:
+        raise OutputFolderError(
+            f"{path}: records the Teleport objects of stack {ledger.stack!r}, not {namespace!r}; render "
+            "each stack into its own folder (after changing teleport.namespace, remove the objects it "
+            "lists, then this file)"
+        )
+    prefix = f"{namespace}."
+    for objects in (ledger.current, ledger.retired):
+        for name in [*objects.workload_identity, *objects.role]:
+            if not name.startswith(prefix):
+                raise OutputFolderError(f"{path}: {name!r} is outside the namespace {namespace!r}")
+    return ledger
+
+
+def _read_regular_file(path: Path) -> bytes | None:
+    """At most ``MAX_LEDGER_BYTES`` of a regular file, never through a link, never blocking on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise OutputFolderError(f"{path}: cannot read ({err.strerror}; a link is never followed)") from None
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OutputFolderError(f"{path}: not a regular file")
+        data = stream.read(MAX_LEDGER_BYTES + 1)
+    if len(data) > MAX_LEDGER_BYTES:
+        raise OutputFolderError(f"{path}: larger than {MAX_LEDGER_BYTES} bytes")
+    return data
