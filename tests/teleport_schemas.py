@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 
 SCHEMAS = Path(
@@ -50,10 +51,13 @@ def spec_validator(kind: str, version: str) -> jsonschema.Draft7Validator:
     """A validator for the ``spec`` of a Teleport resource of ``kind``/``version``."""
     path = SCHEMAS / FILES[(kind, version)]
     if not path.is_file():
-        raise FileNotFoundError(
+        reason = (
             f"Teleport's schema {path} is missing: the tests read ../shared/schemas/teleport next to this "
             "checkout (or set TELEPORT_SCHEMAS_DIR)"
         )
+        if os.environ.get("CI", "").lower() == "true":
+            raise FileNotFoundError(reason)  # CI has the schemas: their absence is a failure there
+        pytest.skip(reason)
     crd = yaml.safe_load(path.read_text(encoding="utf-8"))
     spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     strict = _strict(spec_schema)

@@ -1,0 +1,78 @@
+"""A stand-in for ``tctl``: the commands ``teleport/apply.sh`` runs, against a cluster kept in a JSON file.
+
+It answers as tctl does where apply.sh depends on it: ``get KIND/NAME --format=json`` prints a JSON
+array (4-space indent) or fails with "not found"; ``create -f`` creates or replaces; ``rm`` deletes;
+``bots update --add-roles`` needs the bot and every role to exist. Every mutation is logged, so a test
+can prove that a refusal changed nothing. Run as ``python fake_tctl.py ARGS`` with $FAKE_TCTL_STATE.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+KINDS = {"role": "role", "workload_identity": "workload_identity", "bot": "bot", "user": "user"}
+
+
+def load(path: Path) -> dict[str, Any]:
+    """The cluster: ``{"role": {}, "workload_identity": {}, "bot": {}, "user": {}, "log": []}``."""
+    if not path.exists():
+        return {"role": {}, "workload_identity": {}, "bot": {}, "user": {}, "log": []}
+    return json.loads(path.read_text())
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    path.write_text(json.dumps(state, indent=1, sort_keys=True))
+
+
+def fail(message: str) -> int:
+    print(f"ERROR: {message}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    path = Path(os.environ["FAKE_TCTL_STATE"])
+    state = load(path)
+    match argv:
+        case ["get", ref, "--format=json"]:
+            kind, _, name = ref.partition("/")
+            found = state.get(KINDS.get(kind, ""), {}).get(name)
+            if found is None:
+                return fail(f'{kind} "{name}" is not found')
+            print(json.dumps([found], indent=4))
+            return 0
+        case ["create", "-f", file]:
+            import yaml  # noqa: PLC0415 - only here: `get` must start fast
+
+            document = yaml.safe_load(Path(file).read_text())
+            kind, name = document["kind"], document["metadata"]["name"]
+            if kind not in ("role", "workload_identity"):
+                return fail(f"unsupported resource kind {kind}")
+            state[kind][name] = document
+            state["log"].append(["create", kind, name])
+        case ["rm", ref]:
+            kind, _, name = ref.partition("/")
+            if state.get(kind, {}).pop(name, None) is None:
+                return fail(f'{kind} "{name}" is not found')
+            state["log"].append(["rm", kind, name])
+        case ["bots", "update", bot, "--add-roles", roles]:
+            if bot not in state["bot"]:
+                return fail(f'bot "{bot}" is not found')
+            for role in roles.split(","):
+                if role not in state["role"]:
+                    return fail(f'role "{role}" is not found')
+                held = state["bot"][bot]["spec"]["roles"]
+                if role not in held:
+                    held.append(role)
+            state["log"].append(["bots update", bot, roles])
+        case _:
+            return fail(f"fake tctl does not know: {' '.join(argv)}")
+    save(path, state)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,480 @@
+"""Issue 11: an SVID goes only to the bots and users the stack names — per stack, revoked on removal.
+
+Each test renders with the real templates, runs the real ``teleport/apply.sh`` under ``/bin/sh`` against
+a fake cluster (``fake_tctl``), and asks the issuance model (``teleport_model``, tested against
+Teleport's own examples) who can obtain which SPIFFE ID. Principals hold Teleport's preset
+``wildcard-workload-identity-issuer`` too: labels alone must never be enough.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from roles_anywhere.artifact_writer import OutputFolderError
+from roles_anywhere.cli import main
+from roles_anywhere.deployment import load_deployment
+from roles_anywhere.plan import plan_stack_file
+from roles_anywhere.render import render_artifacts
+
+from .conftest import stack_config, write_stack
+from .teleport_cluster import FakeCluster, deployment_of, render_to, stack_outputs
+from .teleport_model import can_obtain_legacy, obtainable_ids
+from .teleport_schemas import spec_errors
+
+MODES = ("workload-identity", "legacy")
+ORDERS_BY_CI = {"orders": {"path": "/svc/orders", "bots": ["prod-ci"]}}
+
+
+def obtainable(cluster: FakeCluster, kind: str, name: str, paths: list[str]) -> set[str]:
+    return obtainable_ids(cluster.model(), cluster.principal(kind, name), paths)
+
+
+def deploy(
+    cluster: FakeCluster, folder: Path, namespace: str, workloads: dict[str, dict[str, Any]], mode: str
+) -> dict[str, str]:
+    """Render into ``folder`` and apply, as the admin would: bots created first, users given their roles."""
+    files = render_to(folder, deployment_of(namespace, workloads, mode))
+    for workload in workloads.values():
+        for bot in workload.get("bots", []):
+            cluster.add_bot(bot)
+    result = cluster.apply(folder)
+    assert result.returncode == 0, result.stderr
+    for workload in workloads.values():
+        for user in workload.get("users", []):
+            cluster.grant_user(user, [f"{namespace}.user.{user}"])
+    return files
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_finding_1_two_stacks_with_the_same_names_are_disjoint(tmp_path: Path, mode: str) -> None:
+    """prod and staging both have `orders`: staging's bot must never get prod's SVID, whatever the order."""
+    cluster = FakeCluster(tmp_path)
+    prod = deploy(
+        cluster,
+        tmp_path / "prod",
+        "prod",
+        {"orders": {"path": "/prod/orders", "bots": ["prod-runner"]}},
+        mode,
+    )
+    staging = deploy(
+        cluster,
+        tmp_path / "staging",
+        "staging",
+        {"orders": {"path": "/staging/orders", "bots": ["staging-runner"]}},
+        mode,
+    )
+    teleport = {path for path in [*prod, *staging] if path.startswith("teleport/") and path.endswith(".yaml")}
+    assert not {p for p in prod if p in teleport} & {p for p in staging if p in teleport}
+    state = cluster.state()
+    names = set(state["role"]) | set(state["workload_identity"])
+    assert {"prod.bot.prod-runner", "staging.bot.staging-runner"} <= names
+    assert all(not name.startswith("orders") for name in names)
+    paths = ["/prod/orders", "/staging/orders"]
+    assert obtainable(cluster, "bot", "prod-runner", paths) == {"/prod/orders"}
+    assert obtainable(cluster, "bot", "staging-runner", paths) == {"/staging/orders"}
+    for identity in state["workload_identity"].values():
+        assert identity["metadata"]["labels"]["teleport-roles-anywhere/stack"] in ("prod", "staging")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_finding_2_moving_a_workload_to_another_bot_revokes_the_old_one(tmp_path: Path, mode: str) -> None:
+    cluster = FakeCluster(tmp_path)
+    folder = tmp_path / "out"
+    deploy(cluster, folder, "prod", {"orders": {"path": "/svc/orders", "bots": ["prod-old-ci"]}}, mode)
+    assert obtainable(cluster, "bot", "prod-old-ci", ["/svc/orders"]) == {"/svc/orders"}
+    files = deploy(
+        cluster, folder, "prod", {"orders": {"path": "/svc/orders", "bots": ["prod-new-ci"]}}, mode
+    )
+    assert obtainable(cluster, "bot", "prod-new-ci", ["/svc/orders"]) == {"/svc/orders"}
+    assert obtainable(cluster, "bot", "prod-old-ci", ["/svc/orders"]) == set()
+    # old-ci still holds its (now empty) role: emptied, not taken away, so the bot keeps working.
+    assert "prod.bot.prod-old-ci" in cluster.state()["bot"]["prod-old-ci"]["spec"]["roles"]
+    assert cluster.state()["role"]["prod.bot.prod-old-ci"]["spec"] == {"allow": {}}
+    assert "teleport/retired/role-prod.bot.prod-old-ci.yaml" in files
+    assert json.loads(files["teleport/objects.json"])["retired"]["role"] == ["prod.bot.prod-old-ci"]
+
+
+def test_finding_2_a_render_never_applied_loses_no_revocation(tmp_path: Path) -> None:
+    """Render twice before applying: the second render still takes back what the first one dropped."""
+    cluster = FakeCluster(tmp_path)
+    folder = tmp_path / "out"
+    mode = "workload-identity"
+    deploy(cluster, folder, "prod", {"orders": {"path": "/svc/orders", "bots": ["prod-a"]}}, mode)
+    render_to(folder, deployment_of("prod", {"orders": {"path": "/svc/orders", "bots": ["prod-b"]}}, mode))
+    deploy(cluster, folder, "prod", {"reports": {"path": "/svc/reports", "bots": ["prod-c"]}}, mode)
+    paths = ["/svc/orders", "/svc/reports"]
+    assert obtainable(cluster, "bot", "prod-a", paths) == set()
+    assert obtainable(cluster, "bot", "prod-c", paths) == {"/svc/reports"}
+    assert "prod.orders" not in cluster.state()["workload_identity"]
+
+
+def test_finding_3_a_wildcard_label_grant_is_not_enough(tmp_path: Path) -> None:
+    """Every principal holds wildcard-workload-identity-issuer: only the rules' principals get the SVID."""
+    cluster = FakeCluster(tmp_path)
+    workloads = {
+        "orders": {"path": "/svc/orders", "bots": ["prod-ci"], "users": ["alice"]},
+        "idle": {"path": "/svc/idle"},
+    }
+    deploy(cluster, tmp_path / "out", "prod", workloads, "workload-identity")
+    cluster.add_bot("prod-intruder")
+    cluster.grant_user("mallory", [])
+    cluster.grant_user("bot-prod-ci", [])  # a human named like the bot's user: the rules check user.is_bot
+    paths = ["/svc/orders", "/svc/idle"]
+    assert obtainable(cluster, "bot", "prod-ci", paths) == {"/svc/orders"}
+    assert obtainable(cluster, "user", "alice", paths) == {"/svc/orders"}
+    for kind, name in (("bot", "prod-intruder"), ("user", "mallory"), ("user", "bot-prod-ci")):
+        assert obtainable(cluster, kind, name, paths) == set(), name
+    idle = cluster.state()["workload_identity"]["prod.idle"]
+    assert idle["spec"]["rules"]["allow"], "an empty allow list would issue to every label holder"
+
+
+def test_finding_5_legacy_svids_get_a_subject_cn(tmp_path: Path) -> None:
+    """Legacy issuance copies the first DNS SAN into the CN: tbot asks for one the role allows."""
+    cluster = FakeCluster(tmp_path)
+    files = deploy(
+        cluster,
+        tmp_path / "out",
+        "prod",
+        {"orders": {"path": "/svc/orders", "bots": ["prod-ci"], "users": ["alice"]}},
+        "legacy",
+    )
+    output = yaml.safe_load(files["tbot/prod-ci.yaml"])["outputs"][0]
+    requested = output["svid"]["sans"]["dns"]
+    assert requested == ["orders"]  # the CN Teleport writes (SignX509SVIDs: CommonName = dnsSANs[0])
+    model = cluster.model()
+    assert can_obtain_legacy(model, cluster.principal("bot", "prod-ci"), output["svid"]["path"], requested)
+    tsh = files["tsh/orders.sh"].splitlines()[-1]
+    assert "--dns-san orders /svc/orders" in tsh
+    assert can_obtain_legacy(model, cluster.principal("user", "alice"), "/svc/orders", ["orders"])
+
+
+def apply_refused(cluster: FakeCluster, folder: Path) -> str:
+    before = cluster.state()
+    result = cluster.apply(folder)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert cluster.state() == before, "a refusal must change nothing"
+    return result.stderr
+
+
+def test_apply_refuses_to_overwrite_another_stacks_object(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path)
+    cluster.add_bot("prod-ci")
+    folder = tmp_path / "out"
+    render_to(
+        folder, deployment_of("prod", {"orders": {"path": "/svc/orders", "bots": ["prod-ci"]}}, MODES[0])
+    )
+    theirs = {
+        "kind": "role",
+        "version": "v7",
+        "metadata": {"name": "prod.bot.prod-ci", "labels": {"teleport-roles-anywhere/stack": "other"}},
+        "spec": {"allow": {}},
+    }
+    cluster.put("role", theirs)
+    assert apply_refused(cluster, folder) == (
+        "error: teleport/apply.sh: role/prod.bot.prod-ci belongs to stack 'other' "
+        "(label teleport-roles-anywhere/stack), not 'prod'; nothing was changed\n"
+    )
+    handmade = {"kind": "workload_identity", "version": "v1", "metadata": {"name": "prod.orders"}, "spec": {}}
+    cluster.put("workload_identity", handmade)
+    assert (
+        "workload_identity/prod.orders exists but no teleport-roles-anywhere stack made it"
+        in apply_refused(cluster, folder)
+    )
+
+
+def test_apply_never_echoes_a_hostile_label(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path)
+    cluster.add_bot("prod-ci")
+    folder = tmp_path / "out"
+    render_to(
+        folder, deployment_of("prod", {"orders": {"path": "/svc/orders", "bots": ["prod-ci"]}}, MODES[0])
+    )
+    label = {"teleport-roles-anywhere/stack": "\x1b]0;pwned\x07prod"}
+    cluster.put("role", {"kind": "role", "metadata": {"name": "prod.bot.prod-ci", "labels": label}})
+    message = apply_refused(cluster, folder)
+    assert "belongs to stack '?'" in message
+    assert "\x1b" not in message
+
+
+def test_apply_refuses_a_missing_bot_before_changing_anything(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path)
+    folder = tmp_path / "out"
+    render_to(
+        folder, deployment_of("prod", {"orders": {"path": "/svc/orders", "bots": ["prod-ci"]}}, MODES[0])
+    )
+    assert apply_refused(cluster, folder) == (
+        "error: teleport/apply.sh: bot prod-ci does not exist; create it with: "
+        "tctl bots add prod-ci --roles=prod.bot.prod-ci (nothing was changed)\n"
+    )
+
+
+def test_apply_twice_changes_nothing_more(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path)
+    folder = tmp_path / "out"
+    workloads = {"orders": {"path": "/svc/orders", "bots": ["prod-ci"], "users": ["alice"]}}
+    deploy(cluster, folder, "prod", workloads, MODES[0])
+    first = {k: v for k, v in cluster.state().items() if k != "log"}
+    deploy(cluster, folder, "prod", workloads, MODES[0])
+    assert {k: v for k, v in cluster.state().items() if k != "log"} == first
+
+
+STACKS = ("prod", "staging")
+WORKLOADS = ("orders", "reports")
+USERS = ("alice", "bob", "bot-prod-ci")
+
+
+@st.composite
+def stack_configs(draw: st.DrawFn, namespace: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """One stack's config: a mode, and workloads (shared names across stacks) with bots and users."""
+    bots = [f"{namespace}-ci", f"{namespace}-deploy"]
+    workloads = {
+        name: {
+            "path": f"/{namespace}/{name}",
+            "bots": draw(st.lists(st.sampled_from(bots), unique=True, max_size=2)),
+            "users": draw(st.lists(st.sampled_from(USERS), unique=True, max_size=2)),
+        }
+        for name in draw(st.lists(st.sampled_from(WORKLOADS), unique=True, min_size=1))
+    }
+    return draw(st.sampled_from(MODES)), workloads
+
+
+@settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(*(stack_configs(ns) for ns in STACKS)), min_size=1, max_size=3))
+def test_a_principal_obtains_an_svid_iff_the_current_config_names_it(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[tuple[str, dict[str, dict[str, Any]]], ...]]
+) -> None:
+    """Several stacks, shared workload names, principals moving and leaving, modes switching: after each
+    apply, exactly the (principal, SPIFFE ID) pairs the current configs name are obtainable."""
+    root = tmp_path_factory.mktemp("cluster")
+    cluster = FakeCluster(root)
+    universe_paths = [f"/{ns}/{w}" for ns, w in itertools.product(STACKS, WORKLOADS)]
+    principals = [("bot", f"{ns}-{b}") for ns in STACKS for b in ("ci", "deploy")] + [
+        ("user", user) for user in USERS
+    ]
+    for bot in (name for kind, name in principals if kind == "bot"):
+        cluster.add_bot(bot)
+    for step in steps:
+        expected: set[tuple[str, str, str]] = set()
+        for namespace, (mode, workloads) in zip(STACKS, step, strict=True):
+            deploy(cluster, root / namespace, namespace, workloads, mode)
+            for workload in workloads.values():
+                expected |= {("bot", bot, workload["path"]) for bot in workload["bots"]}
+                expected |= {("user", user, workload["path"]) for user in workload["users"]}
+        for kind, name in principals:
+            got = obtainable(cluster, kind, name, universe_paths)
+            assert got == {path for k, n, path in expected if (k, n) == (kind, name)}, (kind, name, step)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def cli_stack(tmp_path: Path, stack: str = "prod", **project: Any) -> Path:
+    defaults = {"cluster": "example.teleport.sh", "workloads": {"api": {"spiffeId": "/svc/api"}}}
+    return write_stack(tmp_path, stack_config(**(defaults | project)), stack=stack)
+
+
+@pytest.mark.parametrize(
+    ("project", "stack", "line"),
+    [
+        (
+            {"teleport": {"namespace": "a" * 33}},
+            "prod",
+            f"error: teleport.namespace: {'a' * 33!r} is not a namespace: use 1-32 lowercase letters, "
+            "digits and '-', starting and ending with a letter or digit",
+        ),
+        (
+            {"teleport": {"namespace": "prod.eu"}},
+            "prod",
+            "error: teleport.namespace: 'prod.eu' is not a namespace: use 1-32 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit",
+        ),
+        (
+            {},
+            "Prod_EU",
+            "error: teleport.namespace: is not set, and the stack name 'Prod_EU' gives no valid one "
+            "('Prod_EU' is not a namespace: use 1-32 lowercase letters, digits and '-', starting and "
+            "ending with a letter or digit); set it",
+        ),
+        (
+            {"namePrefix": "x" * 33 + "-"},
+            "prod",
+            "error: namePrefix: must be at most 32 lowercase letters, digits, '-' or '_'",
+        ),
+        (
+            {"workloads": {"api": {"spiffeId": "/svc/api", "bots": ["staging-runner"]}}},
+            "prod",
+            "error: workloads.api.bots: bot 'staging-runner' is outside this stack's Teleport namespace "
+            "'prod': name it 'prod-…' (a bot serves one stack: its role and tbot config come from one stack)",
+        ),
+        (
+            {
+                "workloads": {
+                    "admin": {"spiffeId": "/svc/reports"},
+                    "reader": {"spiffeId": "spiffe://example.teleport.sh/svc/reports"},
+                }
+            },
+            "prod",
+            "error: workloads.reader.spiffeId: resolves to spiffe://example.teleport.sh/svc/reports, the "
+            "SPIFFE ID of workload 'admin' too; each workload needs its own (one SVID would assume both "
+            "AWS roles)",
+        ),
+        (
+            {"workloads": {"api": {"spiffeId": "/svc/api", "users": ["u" * 250]}}},
+            "prod",
+            f"error: workloads.api.users: user {'u' * 40!r}… makes the Teleport role name 260 characters "
+            "long; at most 253",
+        ),
+        (
+            {"workloads": {"api": {"spiffeId": "/svc/api", "users": ["alice,bob"]}}},
+            "prod",
+            "error: workloads.api.users: 'alice,bob' is not a Teleport user name: use 1-255 printable "
+            "characters without whitespace, '/' or ','",
+        ),
+    ],
+)
+def test_bad_teleport_input_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], project: dict[str, Any], stack: str, line: str
+) -> None:
+    code, out, err = cli(capsys, "plan", "--config", str(cli_stack(tmp_path, stack, **project)))
+    assert (code, out) == (2, "")
+    assert err == line + "\n"
+
+
+def test_the_namespace_comes_from_the_key_then_name_prefix_then_stack(tmp_path: Path) -> None:
+    def namespace(stack: str, **project: Any) -> str:
+        return plan_stack_file(cli_stack(tmp_path, stack, **project)).outputs["teleport"]["namespace"]
+
+    assert namespace("prod") == "prod"
+    assert namespace("prod", namePrefix="team-a-") == "team-a"
+    assert namespace("prod", namePrefix="team-a-", teleport={"namespace": "payments"}) == "payments"
+
+
+def test_duplicate_spiffe_ids_in_stack_outputs_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = stack_outputs(
+        "prod", {"admin": {"path": "/svc/reports"}, "reader": {"path": "/svc/x"}}, MODES[0]
+    )
+    outputs["workloads"]["reader"]["spiffeId"] = outputs["workloads"]["admin"]["spiffeId"]
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    code, _, err = cli(capsys, "render", "--stack-outputs", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith(f"error: {path}: workloads.reader.spiffeId: resolves to spiffe://acme.teleport.sh/")
+    assert not (tmp_path / "out").exists()
+
+
+def test_plan_lists_who_can_obtain_which_aws_role(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workloads = {
+        "orders": {"spiffeId": "/svc/orders", "bots": ["prod-ci"], "users": ["alice"]},
+        "idle": {"spiffeId": "/svc/idle"},
+    }
+    path = cli_stack(tmp_path, workloads=workloads)
+    code, out, err = cli(capsys, "plan", "--config", str(path))
+    assert code == 0
+    assert err == (
+        "warning: workloads.idle: names no bot and no user, so Teleport issues its SVID to nobody and its "
+        "AWS role cannot be used; add bots or users to grant it\n"
+    )
+    section = out[out.index("Who can obtain") : out.index("Stack outputs:")].strip().splitlines()
+    assert section == [
+        "Who can obtain which AWS role (Teleport namespace 'prod'; bound by WorkloadIdentity rules and role "
+        "labels):",
+        "  idle: spiffe://example.teleport.sh/svc/idle -> arn:aws:iam::123456789012:role/idle",
+        "      nobody: the config names no bot and no user",
+        "  orders: spiffe://example.teleport.sh/svc/orders -> arn:aws:iam::123456789012:role/orders",
+        "      bot prod-ci (Teleport role prod.bot.prod-ci)",
+        "      user alice (Teleport role prod.user.alice)",
+    ]
+    code, out, _ = cli(capsys, "plan", "--config", str(path), "--json")
+    access = json.loads(out)["access"]
+    assert access[1] == {
+        "workload": "orders",
+        "spiffeId": "spiffe://example.teleport.sh/svc/orders",
+        "roleArn": "arn:aws:iam::123456789012:role/orders",
+        "workloadIdentity": "prod.orders",
+        "principals": [
+            {"kind": "bot", "name": "prod-ci", "teleportRole": "prod.bot.prod-ci"},
+            {"kind": "user", "name": "alice", "teleportRole": "prod.user.alice"},
+        ],
+    }
+    assert access[0]["principals"] == []
+    readme = render_artifacts(load_deployment(plan_stack_file(path).outputs, source="plan"))["README.md"]
+    assert (
+        "| `orders` | `spiffe://example.teleport.sh/svc/orders` | `prod.orders` | `prod-ci` | `alice` |"
+        in readme
+    )
+    assert "**`idle`** is issued to nobody" in readme or "**`idle` is issued to nobody**" in readme
+
+
+def test_every_rendered_teleport_resource_validates_including_retired_and_unissued(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    workloads = {"orders": {"path": "/svc/orders", "bots": ["prod-ci"]}, "idle": {"path": "/svc/idle"}}
+    render_to(folder, deployment_of("prod", workloads, MODES[0]))
+    files = render_to(folder, deployment_of("prod", {"idle": {"path": "/svc/idle"}}, MODES[0]))
+    resources = [
+        yaml.safe_load(t) for p, t in files.items() if p.startswith("teleport/") and p.endswith(".yaml")
+    ]
+    assert sorted(r["metadata"]["name"] for r in resources) == ["prod.bot.prod-ci", "prod.idle"]
+    for resource in resources:
+        assert spec_errors(resource) == [], resource["metadata"]["name"]
+
+
+def planted_ledger(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "out"
+    render_to(folder, deployment_of("prod", {"orders": {"path": "/svc/orders"}}, MODES[0]))
+    (folder / "teleport" / "objects.json").write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not a record this project wrote (not JSON)"),
+        (
+            json.dumps({"stack": "staging", "current": {}, "retired": {}}),
+            "records the Teleport objects of stack 'staging', not 'prod'",
+        ),
+        (
+            json.dumps({"stack": "prod", "current": {"role": ["staging.bot.x"]}, "retired": {}}),
+            "'staging.bot.x' is outside the namespace 'prod'",
+        ),
+        (
+            json.dumps({"stack": "prod", "current": {}, "retired": {"role": ["prod.x; rm -rf /"]}}),
+            "not a record this project wrote",
+        ),
+    ],
+)
+def test_a_planted_or_foreign_record_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    folder = planted_ledger(tmp_path, text)
+    with pytest.raises(OutputFolderError, match=re.escape(message)):
+        render_to(folder, deployment_of("prod", {"orders": {"path": "/svc/orders"}}, MODES[0]))
+
+
+def test_a_record_that_is_a_link_or_a_fifo_is_refused(tmp_path: Path) -> None:
+    folder = planted_ledger(tmp_path, "{}")
+    ledger = folder / "teleport" / "objects.json"
+    ledger.unlink()
+    (tmp_path / "elsewhere.json").write_text(json.dumps({"stack": "prod", "current": {}, "retired": {}}))
+    ledger.symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(OutputFolderError, match="a link is never followed"):
+        render_to(folder, deployment_of("prod", {"orders": {"path": "/svc/orders"}}, MODES[0]))
+    ledger.unlink()
+    os.mkfifo(ledger)
+    with pytest.raises(OutputFolderError, match="not a regular file"):
+        render_to(folder, deployment_of("prod", {"orders": {"path": "/svc/orders"}}, MODES[0]))
