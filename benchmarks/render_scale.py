@@ -38,12 +38,13 @@ def outputs_for(count: int) -> dict[str, Any]:
         ident = uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{name}")
         return f"arn:aws:rolesanywhere:{REGION}:{ACCOUNT}:{kind}/{ident}"
 
-    bots = [f"bot-{i}" for i in range(10)]
+    bots = [f"bench-bot-{i}" for i in range(10)]
     return {
         "cluster": CLUSTER,
         "trustAnchorArn": arn("trust-anchor", "anchor"),
         "teleport": {
             "mode": "workload-identity",
+            "namespace": "bench",
             "proxy": f"{CLUSTER}:443",
             "bots": {
                 b: {"joinMethod": "github", "token": b, "storagePath": f"/var/lib/teleport/bot/{b}"}

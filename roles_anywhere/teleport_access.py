@@ -101,14 +101,17 @@ def teleport_access(deployment: Deployment) -> TeleportAccess:
         )
         for name, workload in sorted(deployment.workloads.items())
     )
-    principals = sorted({p for grant in grants for p in grant.principals})
+    granted: dict[Principal, list[WorkloadGrant]] = {}
+    for grant in grants:
+        for principal in grant.principals:
+            granted.setdefault(principal, []).append(grant)
     roles = tuple(
         PrincipalRole(
             principal=principal,
             name=principal_role_name(namespace, principal.kind, principal.name),
-            grants=tuple(g for g in grants if principal in g.principals),
+            grants=tuple(granted[principal]),
         )
-        for principal in principals
+        for principal in sorted(granted)
     )
     return TeleportAccess(namespace=namespace, grants=grants, roles=roles)
 
