@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from .errors import RolesAnywhereError
 
 MANIFEST = ".roles-anywhere-files"
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 
 class OutputFolderError(RolesAnywhereError):
@@ -74,16 +76,37 @@ def _check_relative(relative: str) -> None:
 
 def read_manifest(out_dir: Path) -> set[str]:
     """The files an earlier write put into ``out_dir`` (empty when there was none)."""
-    try:
-        lines = (out_dir / MANIFEST).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
+    data = read_regular_file(out_dir / MANIFEST, MAX_MANIFEST_BYTES)
+    if data is None:
         return set()
-    except (OSError, UnicodeDecodeError) as err:
-        raise OutputFolderError(f"{out_dir / MANIFEST}: cannot read ({err})") from None
+    try:
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise OutputFolderError(f"{out_dir / MANIFEST}: not UTF-8 text") from None
     entries = {line for line in lines if line}
     for entry in entries:
         _check_relative(entry)
     return entries
+
+
+def read_regular_file(path: Path, limit: int) -> bytes | None:
+    """At most ``limit`` bytes of a regular file, ``None`` if absent.
+
+    Never through a link, never blocking on a FIFO, never reading a device or a file that does not end.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise OutputFolderError(f"{path}: cannot read ({err.strerror}; a link is never followed)") from None
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OutputFolderError(f"{path}: not a regular file")
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise OutputFolderError(f"{path}: larger than {limit} bytes")
+    return data
 
 
 def _same(target: Path, text: str, mode: int) -> bool:

@@ -186,14 +186,10 @@ def _check_consistency(deployment: Deployment, source: str) -> None:
         for bot in workload.bots:
             if bot not in deployment.teleport.bots:
                 raise ConfigError(f"{key}.bots", f"bot {bot!r} has no entry in teleport.bots")
-            if not teleport_names.in_namespace(bot, deployment.teleport.namespace):
-                raise ConfigError(
-                    f"{key}.bots", f"bot {bot!r} is outside the namespace {deployment.teleport.namespace!r}"
-                )
-        for user in workload.users:
-            role = teleport_names.principal_role_name(deployment.teleport.namespace, "user", user)
-            if len(role) > teleport_names.MAX_NAME:
-                raise ConfigError(f"{key}.users", f"user {user[:40]!r}… makes a role name too long")
+        try:
+            teleport_names.check_principals(deployment.teleport.namespace, workload.bots, workload.users)
+        except teleport_names.PrincipalError as err:
+            raise ConfigError(f"{key}.{err.key}", str(err)) from None
     try:
         naming.check_distinct_spiffe_ids(
             (name, str(SpiffeId.parse(w.spiffe_id))) for name, w in sorted(deployment.workloads.items())

@@ -236,7 +236,7 @@ def join_token(token: str, join_method: str) -> str:
 def user_name(name: str) -> str:
     """A Teleport user name (often an email address) as ``tctl`` takes it."""
     bad = _control_character(name)
-    if not name or len(name) > 255 or bad or "/" in name or "," in name or any(c.isspace() for c in name):
+    if not name or len(name) > 255 or bad or not name.isprintable() or any(c in name for c in " /,"):
         raise ValueError(f"{name!r} is not a Teleport user name: use {USER_NAME_RULE}")
     return name
 

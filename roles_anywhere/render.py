@@ -21,11 +21,12 @@ from .config_model import PYTHON_SIGNING_HELPER
 from .deployment import DeployedWorkload, Deployment
 from .field_rules import format_duration
 from .quoting import FILTERS, Quoted, RenderError
-from .teleport_access import teleport_access
+from .teleport_access import TeleportAccess, teleport_access
 from .teleport_ledger import LEDGER, Retired, ledger_text, retired_since
-from .teleport_names import STACK_LABEL, WORKLOAD_LABEL, workload_identity_name
+from .teleport_names import ANCHOR_LABEL, STACK_LABEL, WORKLOAD_LABEL, workload_identity_name
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+APPLY_PROGRAM = Path(__file__).resolve().parent / "teleport_apply.py"  # copied into teleport/apply.py
 SVID_CERTIFICATE = "svid.pem"
 SVID_KEY = "svid_key.pem"
 AWS_CREDENTIALS_ARTIFACT = "aws_credentials"
@@ -115,25 +116,34 @@ def render_artifacts(deployment: Deployment, retired: Retired | None = None) -> 
     ``retired`` names the Teleport objects an earlier render into the same folder granted and this
     one no longer does (see ``teleport_ledger``); ``apply.sh`` takes them back.
     """
-    retired = retired or Retired()
-    env = _environment()
-    workloads = workload_views(deployment)
+    return _render(deployment, teleport_access(deployment), retired or Retired())
+
+
+def render_into_folder(deployment: Deployment, out_dir: Path) -> dict[str, str]:
+    """The artefacts for ``out_dir``: what its record says earlier renders granted is taken back."""
     access = teleport_access(deployment)
+    current = access.object_names(legacy=deployment.teleport.mode == "legacy")
+    return _render(deployment, access, retired_since(out_dir, access.namespace, current))
+
+
+def _render(deployment: Deployment, access: TeleportAccess, retired: Retired) -> dict[str, str]:
+    env = _environment()
+    workloads = {w.name: w for w in workload_views(deployment)}
     legacy = deployment.teleport.mode == "legacy"
-    wi_files = {w.name: f"workload_identity-{file_stem(w.workload_identity)}.yaml" for w in workloads}
+    wi_files = {g.workload: f"workload_identity-{file_stem(g.workload_identity)}.yaml" for g in access.grants}
     role_files = {r.name: f"role-{file_stem(r.name)}.yaml" for r in access.roles}
-    retired_files = {name: f"role-{file_stem(name)}.yaml" for name in retired.roles}
+    _check_distinct_files([*wi_files.values(), *role_files.values()])
     common: dict[str, Any] = {
         "d": deployment,
-        "workloads": workloads,
+        "workloads": list(workloads.values()),
         "access": access,
         "retired": retired,
         "stack_label": STACK_LABEL,
+        "anchor_label": ANCHOR_LABEL,
         "workload_label": WORKLOAD_LABEL,
         "legacy": legacy,
         "wi_files": wi_files,
         "role_files": role_files,
-        "retired_files": retired_files,
         "user_roles": access.user_roles(),
     }
     files: dict[str, str] = {}
@@ -143,33 +153,48 @@ def render_artifacts(deployment: Deployment, retired: Retired | None = None) -> 
 
     put("README.md", "README.md.j2")
     if not legacy:
-        for workload, grant in zip(workloads, access.grants, strict=True):
-            put(
-                f"teleport/{wi_files[workload.name]}",
-                "teleport/workload_identity.yaml.j2",
-                w=workload,
-                g=grant,
-            )
+        for grant in access.grants:
+            path = f"teleport/{wi_files[grant.workload]}"
+            put(path, "teleport/workload_identity.yaml.j2", w=workloads[grant.workload], g=grant)
     for role in access.roles:
         put(f"teleport/{role_files[role.name]}", "teleport/role.yaml.j2", r=role)
-    for name in retired.roles:
-        put(f"teleport/retired/{retired_files[name]}", "teleport/retired_role.yaml.j2", name=name)
     put("teleport/apply.sh", "teleport/apply.sh.j2")
-    files[LEDGER] = ledger_text(access.namespace, access.object_names(legacy=legacy), retired)
+    files["teleport/apply.py"] = APPLY_PROGRAM.read_text(encoding="utf-8")
+    current = access.object_names(legacy=legacy)
+    files[LEDGER] = ledger_text(
+        access.namespace,
+        current,
+        retired,
+        trustAnchor=deployment.trust_anchor_arn,
+        mode=deployment.teleport.mode,
+        files={
+            **{f"workload_identity/{g.workload_identity}": wi_files[g.workload] for g in access.grants},
+            **{f"role/{name}": file for name, file in role_files.items()},
+        },
+        spiffePaths=[g.spiffe_path for g in access.grants],
+        bots=access.bot_roles(),
+        users=access.user_roles(),
+    )
     for bot, bot_settings in sorted(deployment.teleport.bots.items()):
-        served = [w for w in workloads if bot in w.spec.bots]
+        served = [w for w in workloads.values() if bot in w.spec.bots]
         put(f"tbot/{bot}.yaml", "tbot/bot.yaml.j2", bot=bot, settings=bot_settings, served=served)
     put("aws/config", "aws/config.j2")
-    for workload, grant in zip(workloads, access.grants, strict=True):
-        put(f"tsh/{workload.name}.sh", "tsh/issue.sh.j2", w=workload, g=grant)
+    for grant in access.grants:
+        put(f"tsh/{grant.workload}.sh", "tsh/issue.sh.j2", w=workloads[grant.workload], g=grant)
     return files
 
 
-def render_into_folder(deployment: Deployment, out_dir: Path) -> dict[str, str]:
-    """The artefacts for ``out_dir``: what its record says earlier renders granted is taken back."""
-    access = teleport_access(deployment)
-    current = access.object_names(legacy=deployment.teleport.mode == "legacy")
-    return render_artifacts(deployment, retired_since(out_dir, access.namespace, current))
+def _check_distinct_files(names: list[str]) -> None:
+    """Two objects in one file would leave one of them unapplied (and a retired grant alive)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.get(name.casefold())
+        seen[name.casefold()] = name
+        if other is not None:
+            raise RenderError(
+                f"teleport/{name} and teleport/{other} would be the same file (on a case-insensitive file "
+                "system); rename a bot or user"
+            )
 
 
 def _only_quoted(value: object) -> object:

@@ -265,21 +265,10 @@ def _teleport_settings(
     """Resolve bots: every bot a workload names, with its join settings or the defaults."""
     workloads = tuple(workloads)
     for workload in workloads:
-        for bot in workload.bots:
-            if not teleport_names.in_namespace(bot, namespace):
-                raise ConfigError(
-                    naming.key_path("workloads", workload.name, "bots"),
-                    f"bot {bot!r} is outside this stack's Teleport namespace {namespace!r}: name it "
-                    f"'{namespace}-…' (a bot serves one stack: its role and tbot config come from one stack)",
-                )
-        for user in workload.users:
-            role = teleport_names.principal_role_name(namespace, "user", user)
-            if len(role) > teleport_names.MAX_NAME:
-                raise ConfigError(
-                    naming.key_path("workloads", workload.name, "users"),
-                    f"user {user[:40]!r}… makes the Teleport role name {len(role)} characters long; "
-                    f"at most {teleport_names.MAX_NAME}",
-                )
+        try:
+            teleport_names.check_principals(namespace, workload.bots, workload.users)
+        except teleport_names.PrincipalError as err:
+            raise ConfigError(naming.key_path("workloads", workload.name, err.key), str(err)) from None
     named = sorted({bot for workload in workloads for bot in workload.bots})
     for name in config.bots:
         if name not in named:

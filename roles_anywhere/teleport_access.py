@@ -46,6 +46,38 @@ class WorkloadGrant:
         """The users that may obtain the SVID."""
         return tuple(p.name for p in self.principals if p.kind == "user")
 
+    @property
+    def rules(self) -> list[Rule]:
+        """``spec.rules.allow`` of its WorkloadIdentity: one rule per principal, any one suffices.
+
+        ``user.is_bot`` keeps a person named like a bot's user (``bot-x``) from passing as bot ``x``.
+        With no principal, one rule nobody can meet: Teleport issues to every holder of the labels
+        when the list is empty.
+        """
+        if not self.principals:
+            nobody = ((IS_BOT, "true"), (IS_BOT, "false"))
+            return [Rule("nobody: the config names no bot and no user", nobody)]
+        return [
+            Rule(
+                str(p),
+                ((IS_BOT, "true"), ("user.bot_name", p.name))
+                if p.kind == "bot"
+                else ((IS_BOT, "false"), ("user.name", p.name)),
+            )
+            for p in self.principals
+        ]
+
+
+IS_BOT = "user.is_bot"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One WorkloadIdentity rule: every ``(attribute, value)`` condition must hold (``eq``)."""
+
+    comment: str
+    conditions: tuple[tuple[str, str], ...]
+
 
 @dataclass(frozen=True)
 class PrincipalRole:

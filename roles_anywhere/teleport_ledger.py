@@ -11,17 +11,15 @@ the bot). Retired names stay in the record until granted again, so a render neve
 from __future__ import annotations
 
 import json
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from .artifact_writer import OutputFolderError, read_manifest
+from .artifact_writer import OutputFolderError, read_manifest, read_regular_file
 from .field_rules import teleport_namespace
-from .teleport_names import MAX_NAME
+from .teleport_names import check_object_name
 
 LEDGER = "teleport/objects.json"
 MAX_LEDGER_BYTES = 4 * 1024 * 1024
@@ -37,9 +35,10 @@ class Retired:
 
 
 def _object_name(name: str) -> str:
-    if not 0 < len(name) <= MAX_NAME or not name.isprintable() or any(c in name for c in " /,\\\"'"):
-        raise ValueError(f"{name[:60]!r} is not a Teleport object name this project renders")
-    return name
+    try:
+        return check_object_name(name)
+    except ValueError:
+        raise ValueError(f"{name[:60]!r} is not a Teleport object name this project renders") from None
 
 
 ObjectName = Annotated[str, AfterValidator(_object_name)]
@@ -53,15 +52,25 @@ class _Objects(BaseModel):
 
 
 class _Ledger(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
     stack: Annotated[str, AfterValidator(teleport_namespace)]
     current: _Objects
     retired: _Objects
 
 
-def ledger_text(namespace: str, current: dict[str, list[str]], retired: Retired) -> str:
-    """The record ``render`` writes beside ``apply.sh``: sorted, so an unchanged stack re-renders the same."""
+def ledger_text(
+    namespace: str,
+    current: dict[str, list[str]],
+    retired: Retired,
+    **apply_plan: Any,
+) -> str:
+    """The record ``render`` writes beside ``apply.sh``, which also tells ``apply.py`` what to do.
+
+    ``apply_plan`` adds what ``teleport/apply.py`` needs (trust anchor, mode, files, SPIFFE paths, bots,
+    users); the next render reads back only ``stack``, ``current`` and ``retired``. Sorted, so an
+    unchanged stack re-renders byte for byte.
+    """
     document = {
         "stack": namespace,
         "current": {kind: sorted(current[kind]) for kind in KINDS},
@@ -69,8 +78,9 @@ def ledger_text(namespace: str, current: dict[str, list[str]], retired: Retired)
             "workload_identity": sorted(retired.workload_identities),
             "role": sorted(retired.roles),
         },
+        **apply_plan,
     }
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def retired_since(out_dir: Path, namespace: str, current: dict[str, list[str]]) -> Retired:
@@ -92,7 +102,7 @@ def _read_ledger(out_dir: Path, namespace: str) -> _Ledger | None:
     if LEDGER not in read_manifest(out_dir):
         return None
     path = out_dir / LEDGER
-    data = _read_regular_file(path)
+    data = read_regular_file(path, MAX_LEDGER_BYTES)
     if data is None:
         return None
     try:
@@ -112,20 +122,3 @@ def _read_ledger(out_dir: Path, namespace: str) -> _Ledger | None:
             if not name.startswith(prefix):
                 raise OutputFolderError(f"{path}: {name!r} is outside the namespace {namespace!r}")
     return ledger
-
-
-def _read_regular_file(path: Path) -> bytes | None:
-    """At most ``MAX_LEDGER_BYTES`` of a regular file, never through a link, never blocking on a FIFO."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
-    except OSError as err:
-        raise OutputFolderError(f"{path}: cannot read ({err.strerror}; a link is never followed)") from None
-    with os.fdopen(fd, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OutputFolderError(f"{path}: not a regular file")
-        data = stream.read(MAX_LEDGER_BYTES + 1)
-    if len(data) > MAX_LEDGER_BYTES:
-        raise OutputFolderError(f"{path}: larger than {MAX_LEDGER_BYTES} bytes")
-    return data

@@ -1,9 +1,11 @@
 """A stand-in for ``tctl``: the commands ``teleport/apply.sh`` runs, against a cluster kept in a JSON file.
 
-It answers as tctl does where apply.sh depends on it: ``get KIND/NAME --format=json`` prints a JSON
-array (4-space indent) or fails with "not found"; ``create -f`` creates or replaces; ``rm`` deletes;
-``bots update --add-roles`` needs the bot and every role to exist. Every mutation is logged, so a test
-can prove that a refusal changed nothing. Run as ``python fake_tctl.py ARGS`` with $FAKE_TCTL_STATE.
+It does what apply.sh relies on: ``get KIND --format=json`` prints every object as a JSON array
+(``get KIND/NAME`` one, or fails); ``create -f`` creates or replaces (YAML or JSON); ``rm`` deletes, but
+not a role a user holds (Teleport refuses that too); ``bots update --add-roles`` needs the bot and every
+role. ``FAKE_TCTL_FAIL=KIND`` makes ``get KIND`` fail, as an unreachable cluster does. Every mutation
+is logged, so a test can prove that a refusal changed nothing. Run as ``python fake_tctl.py ARGS``
+with $FAKE_TCTL_STATE.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-KINDS = {"role": "role", "workload_identity": "workload_identity", "bot": "bot", "user": "user"}
+KINDS = {
+    "role": "role",
+    "roles": "role",
+    "workload_identity": "workload_identity",
+    "bot": "bot",
+    "bots": "bot",
+}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -39,10 +47,17 @@ def main(argv: list[str]) -> int:
     match argv:
         case ["get", ref, "--format=json"]:
             kind, _, name = ref.partition("/")
-            found = state.get(KINDS.get(kind, ""), {}).get(name)
-            if found is None:
-                return fail(f'{kind} "{name}" is not found')
-            print(json.dumps([found], indent=4))
+            if os.environ.get("FAKE_TCTL_FAIL") == kind:
+                return fail("connection reset by peer")
+            if kind not in KINDS:
+                return fail(f"unsupported resource: {kind!r}")
+            objects = state[KINDS[kind]]
+            if not name:
+                print(json.dumps(list(objects.values()), indent=4))
+                return 0
+            if name not in objects:
+                return fail(f'{kind} "{name}" doesn\'t exist')
+            print(json.dumps([objects[name]], indent=4))
             return 0
         case ["create", "-f", file]:
             import yaml  # noqa: PLC0415 - only here: `get` must start fast
@@ -55,8 +70,10 @@ def main(argv: list[str]) -> int:
             state["log"].append(["create", kind, name])
         case ["rm", ref]:
             kind, _, name = ref.partition("/")
+            if kind == "role" and any(name in roles for roles in state["user"].values()):
+                return fail("failed to delete a role that is still in use by a user")
             if state.get(kind, {}).pop(name, None) is None:
-                return fail(f'{kind} "{name}" is not found')
+                return fail(f'{kind} "{name}" doesn\'t exist')
             state["log"].append(["rm", kind, name])
         case ["bots", "update", bot, "--add-roles", roles]:
             if bot not in state["bot"]:

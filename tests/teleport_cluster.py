@@ -123,9 +123,10 @@ class FakeCluster:
         held.extend(role for role in roles if role not in held)
         self._write(state)
 
-    def apply(self, folder: Path) -> subprocess.CompletedProcess[str]:
+    def apply(self, folder: Path, *args: str, fail: str = "") -> subprocess.CompletedProcess[str]:
+        """Run the rendered apply.sh; ``fail`` names a kind whose listing fails (an unreachable cluster)."""
         return subprocess.run(
-            ["/bin/sh", str(folder / "teleport" / "apply.sh")],
+            ["/bin/sh", str(folder / "teleport" / "apply.sh"), *args],
             capture_output=True,
             text=True,
             check=False,
@@ -133,6 +134,7 @@ class FakeCluster:
                 "PATH": f"{self.bin}:/usr/bin:/bin",
                 "FAKE_TCTL_STATE": str(self.state_file),
                 "PYTHONPATH": str(Path(yaml.__file__).parent.parent),
+                "FAKE_TCTL_FAIL": fail,
             },
         )
 

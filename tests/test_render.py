@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import copy
+import json
 import os
 import re
 import shlex
@@ -123,6 +124,7 @@ def test_workload_identity_mode_resources(plans: dict[str, Plan]) -> None:
     assert identity["metadata"]["name"] == "tra.example-service"
     assert identity["metadata"]["labels"] == {
         "teleport-roles-anywhere/stack": "tra",
+        "teleport-roles-anywhere/trust-anchor": deployment.trust_anchor_arn,
         "teleport-roles-anywhere/workload": "tra.example-service",
     }
     assert identity["spec"]["spiffe"]["id"] == "/svc/example-service"
@@ -185,31 +187,21 @@ def test_legacy_mode_resources(plans: dict[str, Plan]) -> None:
     assert words[words.index("--dns-san") + 1] == "ci-deployer"
 
 
-def apply_commands(script: str) -> list[list[str]]:
-    return [
-        shlex.split(line) for line in script.splitlines() if line.startswith(("tctl ", "claim ", "need_bot "))
-    ]
-
-
-def test_apply_script_lists_commands_in_order(plans: dict[str, Plan]) -> None:
+def test_apply_script_names_every_object_and_runs_the_shipped_program(plans: dict[str, Plan]) -> None:
     _, files = rendered(plans["workload-identity"])
-    commands = apply_commands(files["teleport/apply.sh"])
-    assert commands == [
-        ["claim", "workload_identity/tra.ci-deployer"],
-        ["claim", "workload_identity/tra.example-service"],
-        ["claim", "role/tra.bot.tra-ci-runner"],
-        ["claim", "role/tra.user.alice@example.com"],
-        ["need_bot", "tra-ci-runner", "tra.bot.tra-ci-runner"],
-        ["tctl", "create", "-f", "workload_identity-tra.ci-deployer.yaml"],
-        ["tctl", "create", "-f", "workload_identity-tra.example-service.yaml"],
-        ["tctl", "create", "-f", "role-tra.bot.tra-ci-runner.yaml"],
-        ["tctl", "create", "-f", "role-tra.user.alice@example.com.yaml"],
-        ["tctl", "bots", "update", "tra-ci-runner", "--add-roles", "tra.bot.tra-ci-runner"],
-    ]
-    for command in commands:
-        if command[:2] == ["tctl", "create"]:
-            assert command[3] in {p.removeprefix("teleport/") for p in files}
-    assert "#    alice@example.com: tra.user.alice@example.com" in files["teleport/apply.sh"]
+    script = files["teleport/apply.sh"]
+    assert script.splitlines()[-1] == 'exec python3 -I -- "$(dirname -- "$0")/apply.py" "$@"'
+    role = "tra.user.alice@example.com"
+    assert f"#   role/{role} (role-{role}.yaml), for user alice@example.com\n" in script
+    assert files["teleport/apply.py"] == (ROOT / "roles_anywhere" / "teleport_apply.py").read_text()
+    plan = json.loads(files["teleport/objects.json"])
+    for ref, file in plan["files"].items():
+        kind, name = ref.split("/", 1)
+        resource = yaml.safe_load(files[f"teleport/{file}"])
+        assert (resource["kind"], resource["metadata"]["name"]) == (kind, name)
+    assert plan["bots"] == {"tra-ci-runner": "tra.bot.tra-ci-runner"}
+    assert plan["users"] == {"alice@example.com": "tra.user.alice@example.com"}
+    assert plan["spiffePaths"] == ["/ci/deployer", "/svc/example-service"]
 
 
 def test_tbot_credentials_mode(plans: dict[str, Plan]) -> None:
@@ -341,7 +333,11 @@ def test_hostile_values_come_back_exactly_from_every_parser(hostile: tuple[Plan,
         "--output",
         HOSTILE_DIR,
     ]
-    assert "#    o'brien@example.com: tra.user.o'brien@example.com" in files["teleport/apply.sh"]
+    assert "for user o'brien@example.com\n" in files["teleport/apply.sh"]
+    assert (
+        json.loads(files["teleport/objects.json"])["users"]["o'brien@example.com"]
+        == "tra.user.o'brien@example.com"
+    )
     role_files = [path for path in files if path.startswith("teleport/role-tra.user.o_brien@example.com-")]
     assert len(role_files) == 1, "a name a file cannot carry gets a readable part and a hash"
     assert yaml.safe_load(files[role_files[0]])["metadata"]["name"] == "tra.user.o'brien@example.com"

@@ -44,7 +44,7 @@ def test_render_from_config_and_from_stack_outputs_agree(
 ) -> None:
     assert main(["render", "--config", str(ROOT / "Pulumi.example.yaml"), "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"Rendered 11 files into {tmp_path / 'a'} (ARNs predicted offline for ")
+    assert out.startswith(f"Rendered 12 files into {tmp_path / 'a'} (ARNs predicted offline for ")
     assert f"  {tmp_path / 'a' / 'aws' / 'config'}\n" in out
     outputs_file = tmp_path / "outputs.json"
     outputs_file.write_text(json.dumps(example_outputs))
@@ -67,19 +67,15 @@ def test_rerender_reports_unchanged_and_removes_dropped_workloads(
     out = capsys.readouterr().out
     assert f"removed {tmp_path / 'out' / 'tsh' / 'example-service.sh'}" in out
     assert not (tmp_path / "out" / "teleport" / "workload_identity-tra.example-service.yaml").exists()
-    # alice was named only by example-service: her role is emptied, the WorkloadIdentity deleted.
+    # alice was named only by example-service: apply.sh takes back her role and the WorkloadIdentity.
     ledger = json.loads((tmp_path / "out" / "teleport" / "objects.json").read_text())
     assert ledger["retired"] == {
         "workload_identity": ["tra.example-service"],
         "role": ["tra.user.alice@example.com"],
     }
     script = (tmp_path / "out" / "teleport" / "apply.sh").read_text()
-    assert "remove workload_identity/tra.example-service\n" in script
-    assert "tctl create -f retired/role-tra.user.alice@example.com.yaml\n" in script
-    retired = yaml.safe_load(
-        (tmp_path / "out" / "teleport" / "retired" / "role-tra.user.alice@example.com.yaml").read_text()
-    )
-    assert retired["spec"] == {"allow": {}}
+    assert "#   workload_identity/tra.example-service: retired\n" in script
+    assert "#   role/tra.user.alice@example.com: retired\n" in script
 
 
 @pytest.mark.parametrize(
@@ -230,6 +226,7 @@ def test_pulumi_up_writes_the_rendered_files_to_artifacts_dir(tmp_path: Path) ->
         "README.md",
         "aws/config",
         "tbot/prod-ci.yaml",
+        "teleport/apply.py",
         "teleport/apply.sh",
         "teleport/objects.json",
         "teleport/role-prod.bot.prod-ci.yaml",
@@ -296,7 +293,7 @@ def test_any_accepted_value_comes_back_exactly_from_every_parser(
     assert argv[5] == f"{directory}/svid_key.pem"
     command = shlex.split(files["tsh/example-service.sh"].splitlines()[-1])
     assert command[-2:] == ["--output", directory]
-    assert f"#    {user}: tra.user.{user}\n" in files["teleport/apply.sh"]
+    assert json.loads(files["teleport/objects.json"])["users"] == {user: f"tra.user.{user}"}
     for path, text in files.items():
         if path.endswith(".yaml"):
             assert yaml.safe_load(text)  # every YAML file still parses

@@ -35,6 +35,10 @@ MODES = ("workload-identity", "legacy")
 ORDERS_BY_CI = {"orders": {"path": "/svc/orders", "bots": ["prod-ci"]}}
 
 
+def orders_by(bot: str) -> dict[str, dict[str, Any]]:
+    return {"orders": {"path": "/svc/orders", "bots": [bot]}}
+
+
 def obtainable(cluster: FakeCluster, kind: str, name: str, paths: list[str]) -> set[str]:
     return obtainable_ids(cluster.model(), cluster.principal(kind, name), paths)
 
@@ -100,7 +104,6 @@ def test_finding_2_moving_a_workload_to_another_bot_revokes_the_old_one(tmp_path
     # old-ci still holds its (now empty) role: emptied, not taken away, so the bot keeps working.
     assert "prod.bot.prod-old-ci" in cluster.state()["bot"]["prod-old-ci"]["spec"]["roles"]
     assert cluster.state()["role"]["prod.bot.prod-old-ci"]["spec"] == {"allow": {}}
-    assert "teleport/retired/role-prod.bot.prod-old-ci.yaml" in files
     assert json.loads(files["teleport/objects.json"])["retired"]["role"] == ["prod.bot.prod-old-ci"]
 
 
@@ -158,9 +161,9 @@ def test_finding_5_legacy_svids_get_a_subject_cn(tmp_path: Path) -> None:
     assert can_obtain_legacy(model, cluster.principal("user", "alice"), "/svc/orders", ["orders"])
 
 
-def apply_refused(cluster: FakeCluster, folder: Path) -> str:
+def apply_refused(cluster: FakeCluster, folder: Path, *args: str, fail: str = "") -> str:
     before = cluster.state()
-    result = cluster.apply(folder)
+    result = cluster.apply(folder, *args, fail=fail)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1, result.stderr
@@ -183,8 +186,8 @@ def test_apply_refuses_to_overwrite_another_stacks_object(tmp_path: Path) -> Non
     }
     cluster.put("role", theirs)
     assert apply_refused(cluster, folder) == (
-        "error: teleport/apply.sh: role/prod.bot.prod-ci belongs to stack 'other' "
-        "(label teleport-roles-anywhere/stack), not 'prod'; nothing was changed\n"
+        "error: teleport/apply.sh: role/prod.bot.prod-ci exists but it belongs to stack 'other' "
+        "(label teleport-roles-anywhere/stack); nothing was changed\n"
     )
     handmade = {"kind": "workload_identity", "version": "v1", "metadata": {"name": "prod.orders"}, "spec": {}}
     cluster.put("workload_identity", handmade)
@@ -204,8 +207,9 @@ def test_apply_never_echoes_a_hostile_label(tmp_path: Path) -> None:
     label = {"teleport-roles-anywhere/stack": "\x1b]0;pwned\x07prod"}
     cluster.put("role", {"kind": "role", "metadata": {"name": "prod.bot.prod-ci", "labels": label}})
     message = apply_refused(cluster, folder)
-    assert "belongs to stack '?'" in message
+    assert "belongs to stack '?]0;pwned?prod'" in message
     assert "\x1b" not in message
+    assert "\x07" not in message
 
 
 def test_apply_refuses_a_missing_bot_before_changing_anything(tmp_path: Path) -> None:
@@ -236,8 +240,9 @@ USERS = ("alice", "bob", "bot-prod-ci")
 
 
 @st.composite
-def stack_configs(draw: st.DrawFn, namespace: str) -> tuple[str, dict[str, dict[str, Any]]]:
-    """One stack's config: a mode, and workloads (shared names across stacks) with bots and users."""
+def stack_configs(draw: st.DrawFn, namespace: str) -> tuple[str, dict[str, dict[str, Any]], bool]:
+    """One stack's config: a mode, workloads (shared names across stacks) with bots and users, and
+    whether it is rendered into a fresh folder (no record of earlier renders, as in a CI checkout)."""
     bots = [f"{namespace}-ci", f"{namespace}-deploy"]
     workloads = {
         name: {
@@ -247,16 +252,18 @@ def stack_configs(draw: st.DrawFn, namespace: str) -> tuple[str, dict[str, dict[
         }
         for name in draw(st.lists(st.sampled_from(WORKLOADS), unique=True, min_size=1))
     }
-    return draw(st.sampled_from(MODES)), workloads
+    return draw(st.sampled_from(MODES)), workloads, draw(st.booleans())
 
 
 @settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(st.tuples(*(stack_configs(ns) for ns in STACKS)), min_size=1, max_size=3))
 def test_a_principal_obtains_an_svid_iff_the_current_config_names_it(
-    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[tuple[str, dict[str, dict[str, Any]]], ...]]
+    tmp_path_factory: pytest.TempPathFactory,
+    steps: list[tuple[tuple[str, dict[str, dict[str, Any]], bool], ...]],
 ) -> None:
-    """Several stacks, shared workload names, principals moving and leaving, modes switching: after each
-    apply, exactly the (principal, SPIFFE ID) pairs the current configs name are obtainable."""
+    """Several stacks, shared workload names, principals moving and leaving, modes switching, fresh
+    folders: after each apply, exactly the (principal, SPIFFE ID) pairs the current configs name are
+    obtainable."""
     root = tmp_path_factory.mktemp("cluster")
     cluster = FakeCluster(root)
     universe_paths = [f"/{ns}/{w}" for ns, w in itertools.product(STACKS, WORKLOADS)]
@@ -265,10 +272,10 @@ def test_a_principal_obtains_an_svid_iff_the_current_config_names_it(
     ]
     for bot in (name for kind, name in principals if kind == "bot"):
         cluster.add_bot(bot)
-    for step in steps:
+    for index, step in enumerate(steps):
         expected: set[tuple[str, str, str]] = set()
-        for namespace, (mode, workloads) in zip(STACKS, step, strict=True):
-            deploy(cluster, root / namespace, namespace, workloads, mode)
+        for namespace, (mode, workloads, fresh) in zip(STACKS, step, strict=True):
+            deploy(cluster, root / f"{namespace}-{index if fresh else 'kept'}", namespace, workloads, mode)
             for workload in workloads.values():
                 expected |= {("bot", bot, workload["path"]) for bot in workload["bots"]}
                 expected |= {("user", user, workload["path"]) for user in workload["users"]}
@@ -422,14 +429,16 @@ def test_plan_lists_who_can_obtain_which_aws_role(tmp_path: Path, capsys: pytest
     assert "**`idle`** is issued to nobody" in readme or "**`idle` is issued to nobody**" in readme
 
 
-def test_every_rendered_teleport_resource_validates_including_retired_and_unissued(tmp_path: Path) -> None:
+def test_every_teleport_resource_validates_including_retired_and_unissued(tmp_path: Path) -> None:
+    """What apply.sh leaves in the cluster: rendered resources, and the emptied role it writes itself."""
+    cluster = FakeCluster(tmp_path)
     folder = tmp_path / "out"
     workloads = {"orders": {"path": "/svc/orders", "bots": ["prod-ci"]}, "idle": {"path": "/svc/idle"}}
-    render_to(folder, deployment_of("prod", workloads, MODES[0]))
-    files = render_to(folder, deployment_of("prod", {"idle": {"path": "/svc/idle"}}, MODES[0]))
-    resources = [
-        yaml.safe_load(t) for p, t in files.items() if p.startswith("teleport/") and p.endswith(".yaml")
-    ]
+    deploy(cluster, folder, "prod", workloads, MODES[0])
+    deploy(cluster, folder, "prod", {"idle": {"path": "/svc/idle"}}, MODES[0])
+    state = cluster.state()
+    assert state["role"]["prod.bot.prod-ci"]["spec"] == {"allow": {}}  # the bot still holds it: emptied
+    resources = [*state["workload_identity"].values(), state["role"]["prod.bot.prod-ci"]]
     assert sorted(r["metadata"]["name"] for r in resources) == ["prod.bot.prod-ci", "prod.idle"]
     for resource in resources:
         assert spec_errors(resource) == [], resource["metadata"]["name"]
@@ -478,3 +487,162 @@ def test_a_record_that_is_a_link_or_a_fifo_is_refused(tmp_path: Path) -> None:
     os.mkfifo(ledger)
     with pytest.raises(OutputFolderError, match="not a regular file"):
         render_to(folder, deployment_of("prod", {"orders": {"path": "/svc/orders"}}, MODES[0]))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_another_stack_issuing_the_same_spiffe_id_is_refused(tmp_path: Path, mode: str) -> None:
+    """Staging's bot must not become prod's AWS role because both stacks chose /svc/orders."""
+    cluster = FakeCluster(tmp_path)
+    deploy(cluster, tmp_path / "prod", "prod", orders_by("prod-ci"), mode)
+    cluster.add_bot("staging-ci")
+    folder = tmp_path / "staging"
+    render_to(
+        folder, deployment_of("staging", {"orders": {"path": "/svc/orders", "bots": ["staging-ci"]}}, mode)
+    )
+    message = apply_refused(cluster, folder)
+    ref = "role/prod.bot.prod-ci" if mode == "legacy" else "workload_identity/prod.orders"
+    assert message.startswith(
+        f"error: teleport/apply.sh: {ref} can also issue the SPIFFE ID path /svc/orders of this stack "
+        "(it belongs to stack 'prod' (label teleport-roles-anywhere/stack))"
+    )
+    assert obtainable(cluster, "bot", "staging-ci", ["/svc/orders"]) == set()
+
+
+def test_a_templated_or_globbed_issuer_of_our_path_is_refused(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path)
+    cluster.add_bot("prod-ci")
+    folder = tmp_path / "out"
+    render_to(folder, deployment_of("prod", ORDERS_BY_CI, MODES[0]))
+    templated = {
+        "kind": "workload_identity",
+        "version": "v1",
+        "metadata": {"name": "per-bot"},
+        "spec": {"spiffe": {"id": "/svc/{{ user.bot_name }}"}},
+    }
+    cluster.put("workload_identity", templated)
+    assert "workload_identity/per-bot can also issue the SPIFFE ID path /svc/orders" in apply_refused(
+        cluster, folder
+    )
+    cluster.put("workload_identity", {**templated, "spec": {"spiffe": {"id": "/other/{{ user.name }}"}}})
+    legacy = {
+        "kind": "role",
+        "version": "v7",
+        "metadata": {"name": "old"},
+        "spec": {"allow": {"spiffe": [{"path": "/*"}]}},
+    }
+    cluster.put("role", legacy)
+    assert "role/old can also issue the SPIFFE ID path /svc/orders" in apply_refused(cluster, folder)
+    cluster.put("role", {**legacy, "spec": {"allow": {"spiffe": [{"path": "/svc/orders-*"}]}}})
+    assert cluster.apply(folder).returncode == 0
+
+
+def test_objects_from_before_namespaces_are_found_not_left_live(tmp_path: Path) -> None:
+    """An upgrade: the previous release's WorkloadIdentity `orders` (no rules) still issues /svc/orders."""
+    cluster = FakeCluster(tmp_path)
+    cluster.add_bot("prod-ci")
+    old = {
+        "kind": "workload_identity",
+        "version": "v1",
+        "metadata": {"name": "orders", "labels": {"teleport-roles-anywhere/workload": "orders"}},
+        "spec": {"spiffe": {"id": "/svc/orders"}},
+    }
+    cluster.put("workload_identity", old)
+    folder = tmp_path / "out"
+    render_to(folder, deployment_of("prod", ORDERS_BY_CI, MODES[0]))
+    assert apply_refused(cluster, folder).startswith(
+        "error: teleport/apply.sh: workload_identity/orders can also issue the SPIFFE ID path /svc/orders "
+        "of this stack (no teleport-roles-anywhere stack made it"
+    )
+
+
+def test_a_second_stack_with_the_same_namespace_is_refused(tmp_path: Path) -> None:
+    """Two stacks both called `prod` (one namePrefix in two accounts): told apart by their trust anchors."""
+    cluster = FakeCluster(tmp_path)
+    deploy(cluster, tmp_path / "a", "prod", ORDERS_BY_CI, MODES[0])
+    outputs = stack_outputs("prod", {"reports": {"path": "/svc/reports", "bots": ["prod-ci"]}}, MODES[0])
+    outputs["trustAnchorArn"] = outputs["trustAnchorArn"].replace("0b5c5a2e", "99999999")
+    folder = tmp_path / "b"
+    render_to(folder, load_deployment(outputs, source="test"))
+    message = apply_refused(cluster, folder)
+    assert "exists but another stack with the namespace 'prod' made it (trust anchor" in message
+    assert "give each stack its own teleport.namespace, or pass --take-over" in message
+    result = cluster.apply(folder, "--take-over")  # after a deliberate trust anchor replacement
+    assert result.returncode == 0, result.stderr
+    assert obtainable(cluster, "bot", "prod-ci", ["/svc/orders", "/svc/reports"]) == {"/svc/reports"}
+
+
+def test_a_bot_serving_another_stack_is_refused(tmp_path: Path) -> None:
+    """Namespaces `prod` and `prod-eu` both accept bot `prod-eu-ci`: the cluster shows it serves one."""
+    cluster = FakeCluster(tmp_path)
+    deploy(cluster, tmp_path / "eu", "prod-eu", {"a": {"path": "/eu/a", "bots": ["prod-eu-ci"]}}, MODES[0])
+    folder = tmp_path / "prod"
+    render_to(folder, deployment_of("prod", {"b": {"path": "/prod/b", "bots": ["prod-eu-ci"]}}, MODES[0]))
+    assert apply_refused(cluster, folder) == (
+        "error: teleport/apply.sh: bot prod-eu-ci also holds role prod-eu.bot.prod-eu-ci, and it belongs "
+        "to stack 'prod-eu' (label teleport-roles-anywhere/stack); a bot serves one stack (nothing was "
+        "changed)\n"
+    )
+
+
+@pytest.mark.parametrize("failing", ["roles", "bots", "workload_identity"])
+def test_an_unreadable_cluster_changes_nothing(tmp_path: Path, failing: str) -> None:
+    cluster = FakeCluster(tmp_path)
+    cluster.add_bot("prod-ci")
+    folder = tmp_path / "out"
+    render_to(folder, deployment_of("prod", ORDERS_BY_CI, MODES[0]))
+    assert apply_refused(cluster, folder, fail=failing) == (
+        f"error: teleport/apply.sh: `tctl get {failing}` failed: ERROR: connection reset by peer\n"
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_fresh_folder_still_takes_back_what_the_cluster_says_this_stack_granted(
+    tmp_path: Path, mode: str
+) -> None:
+    """CI renders into a clean checkout: the cluster labels, not only the record, say what to take back."""
+    cluster = FakeCluster(tmp_path)
+    deploy(
+        cluster, tmp_path / "first", "prod", {"orders": {"path": "/svc/orders", "bots": ["prod-old"]}}, mode
+    )
+    deploy(
+        cluster, tmp_path / "fresh", "prod", {"orders": {"path": "/svc/orders", "bots": ["prod-new"]}}, mode
+    )
+    assert obtainable(cluster, "bot", "prod-old", ["/svc/orders"]) == set()
+    assert obtainable(cluster, "bot", "prod-new", ["/svc/orders"]) == {"/svc/orders"}
+
+
+def test_a_retired_role_nobody_holds_is_deleted(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path)
+    folder = tmp_path / "out"
+    deploy(cluster, folder, "prod", {"orders": {"path": "/svc/orders", "bots": ["prod-ci"]}}, MODES[0])
+    state = cluster.state()
+    state["bot"]["prod-ci"]["spec"]["roles"].remove("prod.bot.prod-ci")  # an admin took it away
+    cluster.state_file.write_text(json.dumps(state))
+    deploy(cluster, folder, "prod", {"orders": {"path": "/svc/orders"}}, MODES[0])
+    assert "prod.bot.prod-ci" not in cluster.state()["role"]
+
+
+def test_user_names_no_file_can_tell_apart_are_refused(tmp_path: Path) -> None:
+    from roles_anywhere.quoting import RenderError  # noqa: PLC0415
+
+    workloads = {"orders": {"path": "/svc/orders", "users": ["Alice", "alice"]}}
+    with pytest.raises(RenderError, match="would be the same file"):
+        render_to(tmp_path / "out", deployment_of("prod", workloads, MODES[0]))
+
+
+def test_quoted_user_names_render_again_and_again(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    for users in (["o'brien", 'say"hi', "back\\slash"], ["o'brien"]):
+        files = render_to(folder, deployment_of("prod", {"orders": {"path": "/o", "users": users}}, MODES[0]))
+    assert json.loads(files["teleport/objects.json"])["retired"]["role"] == [
+        "prod.user.back\\slash",
+        'prod.user.say"hi',
+    ]
+
+
+def test_a_manifest_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    os.mkfifo(folder / ".roles-anywhere-files")
+    with pytest.raises(OutputFolderError, match="not a regular file"):
+        render_to(folder, deployment_of("prod", ORDERS_BY_CI, MODES[0]))
