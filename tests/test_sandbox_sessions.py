@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from iam_rolesanywhere_session import IAMRolesAnywhereSession
 from iam_rolesanywhere_session.exceptions import CredentialsRetrievalError
@@ -385,6 +386,39 @@ def test_credential_process_bad_input_is_one_line_exit_2(
         assert "PRIVATE KEY-----\nMI" not in err
 
 
+def sandbox_deploy(
+    sandbox: Sandbox, tmp_path: Path, config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> tuple[Path, dict[str, Any]]:
+    """`roles-anywhere sandbox-deploy` a stack config: the rendered folder and the stack outputs."""
+    (tmp_path / "Pulumi.cli.yaml").write_text(json.dumps({"config": config}))
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(json.dumps(sandbox.endpoints))
+    out = tmp_path / "out"
+    args = ["--config", str(tmp_path / "Pulumi.cli.yaml"), "--endpoints", str(endpoints), "--out", str(out)]
+    assert main(["sandbox-deploy", *args]) == 0
+    capsys.readouterr()
+    return out, json.loads((out / "outputs.json").read_text())
+
+
+def aws_cli(tmp_path: Path, out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The AWS CLI (awscli from PyPI, not ours) with the rendered aws/config and nothing else."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "AWS_CONFIG_FILE": str(out / "aws/config"),
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "awscli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
 def test_the_aws_cli_uses_the_rendered_config_and_our_credential_process(
     sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -402,70 +436,62 @@ def test_the_aws_cli_uses_the_rendered_config_and_our_credential_process(
             "billing": {"spiffeId": "/svc/billing", "svidDirectory": str(svids / "billing")},
         },
     }
-    (tmp_path / "Pulumi.cli.yaml").write_text(json.dumps({"config": config}))
-    endpoints = tmp_path / "endpoints.json"
-    endpoints.write_text(json.dumps(sandbox.endpoints))
-    out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "sandbox-deploy",
-                "--config",
-                str(tmp_path / "Pulumi.cli.yaml"),
-                "--endpoints",
-                str(endpoints),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    capsys.readouterr()
-    outputs = json.loads((out / "outputs.json").read_text())
+    out, outputs = sandbox_deploy(sandbox, tmp_path, config, capsys)
     for name in ("orders", "billing"):
         write_svid(svids / name, fresh_svid(ca, outputs["workloads"][name]["spiffeId"]))
-    env = {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "HOME": str(tmp_path),
-        "AWS_CONFIG_FILE": str(out / "aws/config"),
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
     for name in ("orders", "billing"):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "awscli",
-                "sts",
-                "get-caller-identity",
-                "--profile",
-                name,
-                "--output",
-                "json",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        result = aws_cli(tmp_path, out, "sts", "get-caller-identity", "--profile", name, "--output", "json")
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["Arn"].startswith(
             f"arn:aws:sts::123456789012:assumed-role/cli-{name}/"
         )
     # a workload whose SVID file holds another workload's identity is refused, through the CLI too
     write_svid(svids / "billing", fresh_svid(ca, outputs["workloads"]["orders"]["spiffeId"]))
-    result = subprocess.run(
-        [sys.executable, "-m", "awscli", "sts", "get-caller-identity", "--profile", "billing"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = aws_cli(tmp_path, out, "sts", "get-caller-identity", "--profile", "billing")
     assert result.returncode != 0
     assert "Unable to assume role for the given role ARN" in result.stderr
+
+
+def test_legacy_mode_svids_as_teleport_issues_them_get_credentials(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Legacy mode end to end: each SVID is issued as Teleport 15.2.2-18 issues it for the rendered
+    tbot `outputs:` entry (URI SAN from svid.path, CN = the first DNS SAN), and the AWS CLI gets the role."""
+    ca = fresh_ca(serial=901)
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    svids = tmp_path / "svids"
+    config = {
+        "aws:region": "us-east-1",
+        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
+        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
+        "teleport-roles-anywhere:namePrefix": "old-",
+        "teleport-roles-anywhere:teleport": {"mode": "legacy"},
+        "teleport-roles-anywhere:workloads": {
+            name: {"spiffeId": f"/svc/{name}", "svidDirectory": str(svids / name), "bots": ["old-ci"]}
+            for name in ("orders", "billing")
+        },
+    }
+    out, _ = sandbox_deploy(sandbox, tmp_path, config, capsys)
+    tbot = yaml.safe_load((out / "tbot" / "old-ci.yaml").read_text())
+    assert "services" not in tbot
+    for entry in tbot["outputs"]:
+        dns = entry["svid"]["sans"]["dns"]
+        spiffe_id = f"spiffe://sandbox.teleport.sh{entry['svid']['path']}"
+        write_svid(
+            Path(entry["destination"]["path"]), fresh_svid(ca, spiffe_id, common_name=dns[0], dns=tuple(dns))
+        )
+    for name in ("orders", "billing"):
+        result = aws_cli(tmp_path, out, "sts", "get-caller-identity", "--profile", name, "--output", "json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["Arn"].startswith(
+            f"arn:aws:sts::123456789012:assumed-role/old-{name}/"
+        )
+    capsys.readouterr()
+    certificate = str(svids / "orders" / "svid.pem")
+    assert (
+        main(["simulate", "--config", str(tmp_path / "Pulumi.cli.yaml"), "--certificate", certificate]) == 0
+    )
+    assert "x509Subject/CN = orders" in capsys.readouterr().out
 
 
 def test_profile_session_settings(sandbox: Sandbox, world: World) -> None:
