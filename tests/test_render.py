@@ -201,6 +201,12 @@ def test_apply_script_names_every_object_and_runs_the_shipped_program(plans: dic
         kind, name = ref.split("/", 1)
         resource = yaml.safe_load(files[f"teleport/{file}"])
         assert (resource["kind"], resource["metadata"]["name"]) == (kind, name)
+    by_hand = [shlex.split(line) for line in files["README.md"].splitlines() if line.startswith("    tctl ")]
+    assert by_hand == [
+        *(["tctl", "create", "-f", file] for file in plan["files"].values() if file.startswith("workload")),
+        *(["tctl", "create", "-f", file] for file in plan["files"].values() if file.startswith("role")),
+        ["tctl", "bots", "update", "tra-ci-runner", "--add-roles", "tra.bot.tra-ci-runner"],
+    ]
     assert plan["bots"] == {"tra-ci-runner": "tra.bot.tra-ci-runner"}
     assert plan["users"] == {"alice@example.com": "tra.user.alice@example.com"}
     assert plan["spiffePaths"] == ["/ci/deployer", "/svc/example-service"]
