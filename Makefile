@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_scale.py
 	$(BIN)/python benchmarks/render_scale.py
 	$(BIN)/python benchmarks/simulate_scale.py
+	$(BIN)/python benchmarks/apply_scale.py
 	$(BIN)/python benchmarks/sandbox_sessions.py
 
 clean:

@@ -204,20 +204,27 @@ class Applier:
     ) -> None:
         """Whoever else can issue one of our SPIFFE IDs would assume our AWS roles: refuse."""
         mine = {kind: set(self.current[kind]) | set(retired[kind]) for kind in KINDS}
+        paths = set(self.paths)
         for name, item in sorted(cluster["workload_identity"].items()):
             if name in mine["workload_identity"]:
                 continue
-            pattern = _template_pattern(_issued_id(item))
-            self._refuse_overlap(
-                f"workload_identity/{name}", item, (p for p in self.paths if pattern.match(p))
-            )
+            issued = _issued_id(item)
+            if "{{" not in issued:  # the common case: one exact ID, a set lookup
+                self._refuse_overlap(f"workload_identity/{name}", item, [issued] if issued in paths else [])
+                continue
+            pattern = _template_pattern(issued)
+            overlapping = [path for path in self.paths if pattern.match(path)]
+            self._refuse_overlap(f"workload_identity/{name}", item, overlapping)
         for name, item in sorted(cluster["role"].items()):
             if name in mine["role"]:
                 continue
-            patterns = [_path_pattern(path) for path in _spiffe_paths(item, "allow")]
-            self._refuse_overlap(
-                f"role/{name}", item, (p for p in self.paths if any(x.match(p) for x in patterns))
-            )
+            for expression in _spiffe_paths(item, "allow"):
+                if "*" not in expression and not expression.startswith("^"):
+                    overlapping = [expression] if expression in paths else []
+                else:
+                    pattern = _path_pattern(expression)
+                    overlapping = [path for path in self.paths if pattern.match(path)]
+                self._refuse_overlap(f"role/{name}", item, overlapping)
 
     def _refuse_overlap(self, ref: str, item: Mapping[str, Any], overlapping: Iterable[str]) -> None:
         for path in overlapping:
