@@ -161,6 +161,7 @@ def _render(deployment: Deployment, access: TeleportAccess, retired: Retired) ->
     put("teleport/apply.sh", "teleport/apply.sh.j2")
     files["teleport/apply.py"] = APPLY_PROGRAM.read_text(encoding="utf-8")
     current = access.object_names(legacy=legacy)
+    current_grants = () if legacy else access.grants
     files[LEDGER] = ledger_text(
         access.namespace,
         current,
@@ -168,7 +169,7 @@ def _render(deployment: Deployment, access: TeleportAccess, retired: Retired) ->
         trustAnchor=deployment.trust_anchor_arn,
         mode=deployment.teleport.mode,
         files={
-            **{f"workload_identity/{g.workload_identity}": wi_files[g.workload] for g in access.grants},
+            **{f"workload_identity/{g.workload_identity}": wi_files[g.workload] for g in current_grants},
             **{f"role/{name}": file for name, file in role_files.items()},
         },
         spiffePaths=[g.spiffe_path for g in access.grants],

@@ -2,10 +2,10 @@
 
 ``apply.sh`` replaces what it renders (``tctl create -f``), but an object the config stopped naming —
 a removed workload's WorkloadIdentity, a removed bot's or user's role — is not rendered, so nothing
-would ever touch it and its holder would keep the SVID. ``teleport/objects.json`` records what the
-stack owns; the next render into the same folder reads it and retires what is gone: WorkloadIdentities
-are deleted, roles are emptied (a bot or user may still hold one, and deleting a role a bot holds breaks
-the bot). Retired names stay in the record until granted again, so a render never applied loses nothing.
+would touch it and its holder would keep the SVID. ``teleport/objects.json`` records what the stack
+owns; the next render into the same folder reads it and lists what is gone as retired, which
+``apply.py`` takes back (with whatever else the cluster labels as this stack's). Retired names stay
+in the record until granted again, so a render that was never applied loses no revocation.
 """
 
 from __future__ import annotations

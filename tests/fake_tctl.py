@@ -22,6 +22,8 @@ KINDS = {
     "workload_identity": "workload_identity",
     "bot": "bot",
     "bots": "bot",
+    "user": "user",
+    "users": "user",
 }
 
 
@@ -52,6 +54,11 @@ def main(argv: list[str]) -> int:
             if kind not in KINDS:
                 return fail(f"unsupported resource: {kind!r}")
             objects = state[KINDS[kind]]
+            if kind in ("user", "users"):  # stored as name -> roles
+                objects = {
+                    n: {"kind": "user", "metadata": {"name": n}, "spec": {"roles": r}}
+                    for n, r in objects.items()
+                }
             if not name:
                 print(json.dumps(list(objects.values()), indent=4))
                 return 0
@@ -62,12 +69,12 @@ def main(argv: list[str]) -> int:
         case ["create", "-f", file]:
             import yaml  # noqa: PLC0415 - only here: `get` must start fast
 
-            document = yaml.safe_load(Path(file).read_text())
-            kind, name = document["kind"], document["metadata"]["name"]
-            if kind not in ("role", "workload_identity"):
-                return fail(f"unsupported resource kind {kind}")
-            state[kind][name] = document
-            state["log"].append(["create", kind, name])
+            for document in yaml.safe_load_all(Path(file).read_text()):  # tctl creates every document
+                kind, name = document["kind"], document["metadata"]["name"]
+                if kind not in ("role", "workload_identity"):
+                    return fail(f"unsupported resource kind {kind}")
+                state[kind][name] = document
+                state["log"].append(["create", kind, name])
         case ["rm", ref]:
             kind, _, name = ref.partition("/")
             if kind == "role" and any(name in roles for roles in state["user"].values()):

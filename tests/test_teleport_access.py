@@ -646,3 +646,165 @@ def test_a_manifest_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> N
     os.mkfifo(folder / ".roles-anywhere-files")
     with pytest.raises(OutputFolderError, match="not a regular file"):
         render_to(folder, deployment_of("prod", ORDERS_BY_CI, MODES[0]))
+
+
+@pytest.mark.parametrize(
+    ("kind", "issuer"),
+    [
+        ("role", {"allow": {"spiffe": [{"path": "^/nope|rders$"}]}}),  # Go searches; never run, feared
+        ("role", {"allow": {"spiffe": [{"path": "^/svc/[[:alpha:]]+$"}]}}),
+        ("role", {"allow": {"spiffe": [{"path": "^(/?[a-z]*)*Z$"}]}}),  # would backtrack for ever
+        ("role", {"allow": {"spiffe": [{"path": "/s*c/*"}]}}),
+        ("workload_identity", {"spiffe": {"id": "/svc/ord{{ }}ers"}}),  # renders to nothing
+        ("workload_identity", {"spiffe": {"id": "/svc/{{\nuser.bot_name\n}}"}}),
+        ("workload_identity", {"spiffe": {"id": "/" + "{{ user.name }}" * 25 + "s"}}),
+    ],
+)
+def test_every_way_another_object_could_issue_our_id_is_refused(
+    tmp_path: Path, kind: str, issuer: dict[str, Any]
+) -> None:
+    cluster = FakeCluster(tmp_path)
+    cluster.add_bot("prod-ci")
+    folder = tmp_path / "out"
+    render_to(folder, deployment_of("prod", ORDERS_BY_CI, MODES[0]))
+    cluster.put(kind, {"kind": kind, "version": "v1", "metadata": {"name": "theirs"}, "spec": issuer})
+    assert f"{kind}/theirs can also issue the SPIFFE ID path /svc/orders" in apply_refused(cluster, folder)
+
+
+@settings(max_examples=300)
+@given(
+    pieces=st.lists(st.text("ab/", max_size=3), min_size=1, max_size=4),
+    path=st.text("ab/", max_size=8),
+)
+def test_pieces_match_equals_a_glob_regex(pieces: list[str], path: str) -> None:
+    """The linear matcher apply.py uses agrees with a plain regular expression where gaps are `.*`."""
+    from roles_anywhere.teleport_apply import pieces_match  # noqa: PLC0415
+
+    reference = re.fullmatch(".*".join(re.escape(p) for p in pieces), path, flags=re.DOTALL)
+    assert pieces_match(pieces, path) == (reference is not None)
+
+
+def test_legacy_needs_the_workload_identity_listing_unless_told_the_cluster_has_none(tmp_path: Path) -> None:
+    """A failing listing must not skip deleting this stack's WorkloadIdentities after a switch to legacy."""
+    cluster = FakeCluster(tmp_path)
+    folder = tmp_path / "out"
+    deploy(cluster, folder, "prod", orders_by("prod-old"), "workload-identity")
+    render_to(folder, deployment_of("prod", orders_by("prod-new"), "legacy"))
+    cluster.add_bot("prod-new")
+    assert "`tctl get workload_identity` failed" in apply_refused(cluster, folder, fail="workload_identity")
+    message = apply_refused(cluster, folder, "--no-workload-identities", fail="workload_identity")
+    assert message == (
+        "error: teleport/apply.sh: --no-workload-identities: objects.json records WorkloadIdentities to "
+        "delete\n"
+    )
+    assert cluster.apply(folder).returncode == 0
+    assert obtainable(cluster, "bot", "prod-old", ["/svc/orders"]) == set()
+    fresh = FakeCluster(tmp_path / "old-cluster")  # a 15.x/16.x cluster: no WorkloadIdentity kind at all
+    fresh.add_bot("prod-new")
+    render_to(tmp_path / "legacy", deployment_of("prod", orders_by("prod-new"), "legacy"))
+    result = fresh.apply(tmp_path / "legacy", "--no-workload-identities", fail="workload_identity")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "role"),
+    [("bot", "prod-intruder", "prod.bot.prod-ci"), ("user", "mallory", "prod.user.alice")],
+)
+def test_legacy_roles_held_by_anyone_else_are_refused(
+    tmp_path: Path, kind: str, name: str, role: str
+) -> None:
+    """Legacy roles cannot name who holds them: a role of the stack held by another principal is refused."""
+    cluster = FakeCluster(tmp_path)
+    folder = tmp_path / "out"
+    workloads = {"orders": {"path": "/svc/orders", "bots": ["prod-ci"], "users": ["alice"]}}
+    deploy(cluster, folder, "prod", workloads, "legacy")
+    if kind == "bot":
+        cluster.add_bot(name, [role])
+    else:
+        cluster.grant_user(name, [role])
+    assert apply_refused(cluster, folder) == (
+        f"error: teleport/apply.sh: {kind} {name} holds role {role}, which is not its own; in legacy mode a "
+        "role of this stack issues its SPIFFE IDs to whoever holds it: take it away (nothing was changed)\n"
+    )
+
+
+def hostile_plan(tmp_path: Path, change: Any) -> tuple[FakeCluster, Path]:
+    cluster = FakeCluster(tmp_path)
+    cluster.add_bot("prod-ci")
+    folder = tmp_path / "out"
+    render_to(folder, deployment_of("prod", ORDERS_BY_CI, MODES[0]))
+    ledger = folder / "teleport" / "objects.json"
+    change(ledger)
+    return cluster, folder
+
+
+def edit_plan(**changes: Any) -> Any:
+    """Set keys of objects.json; a key is a path whose parts are separated by `|`."""
+
+    def change(ledger: Path) -> None:
+        document = json.loads(ledger.read_text())
+        for key, value in changes.items():
+            *parents, last = key.split("|")
+            node = document
+            for part in parents:
+                node = node[part]
+            node[last] = value
+        ledger.write_text(json.dumps(document))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            edit_plan(**{"files|role/prod.bot.prod-ci": "/etc/passwd"}),
+            "objects.json: files holds '/etc/passwd', not a file render writes",
+        ),
+        (
+            edit_plan(**{"current|role": ["editor"], "bots": {}, "files": {}}),
+            "objects.json: current.role holds 'editor', not a name of stack prod",
+        ),
+        (edit_plan(**{"retired|role": [1]}), "objects.json: role must be a list of text"),
+        (edit_plan(bots={"prod-ci": "editor"}), "objects.json: bots gives prod-ci a role render never made"),
+        (lambda ledger: ledger.write_text("[" * 100_000), "objects.json: not JSON; render again"),
+        (
+            lambda ledger: (ledger.unlink(), os.mkfifo(ledger)),
+            "objects.json: not a regular file",
+        ),
+    ],
+)
+def test_a_hostile_objects_json_is_refused_in_one_line(tmp_path: Path, change: Any, message: str) -> None:
+    cluster, folder = hostile_plan(tmp_path, change)
+    assert apply_refused(cluster, folder) == f"error: teleport/apply.sh: {message}\n"
+
+
+def test_a_resource_file_that_declares_another_object_is_refused(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path)
+    cluster.add_bot("prod-ci")
+    folder = tmp_path / "out"
+    render_to(folder, deployment_of("prod", ORDERS_BY_CI, MODES[0]))
+    role_file = folder / "teleport" / "role-prod.bot.prod-ci.yaml"
+    role_file.write_text(role_file.read_text().replace('name: "prod.bot.prod-ci"', 'name: "editor"'))
+    assert apply_refused(cluster, folder) == (
+        "error: teleport/apply.sh: role-prod.bot.prod-ci.yaml does not declare role/prod.bot.prod-ci as "
+        "render wrote it; render again\n"
+    )
+    role_file.write_text(
+        role_file.read_text().replace('name: "editor"', 'name: "prod.bot.prod-ci"') + "---\nkind: role\n"
+    )
+    assert "does not declare role/prod.bot.prod-ci" in apply_refused(cluster, folder)
+
+
+def test_names_from_the_cluster_are_printed_without_escapes(tmp_path: Path) -> None:
+    cluster = FakeCluster(tmp_path)
+    folder = tmp_path / "out"
+    deploy(cluster, folder, "prod", ORDERS_BY_CI, MODES[0])
+    ours = cluster.state()["workload_identity"]["prod.orders"]
+    planted = json.loads(json.dumps(ours))
+    planted["metadata"]["name"] = "prod.\x1b]0;pwned\x07"
+    cluster.put("workload_identity", planted)
+    result = cluster.apply(folder)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout
+    assert "workload_identity/prod.?]0;pwned?: deleted" in result.stdout
