@@ -37,7 +37,7 @@ def publish_artifacts(outputs: Mapping[str, Any], out_dir: Path) -> pulumi.Outpu
                     f"unchanged, {len(result.removed)} removed"
                 )
         except RolesAnywhereError as err:
-            raise pulumi.RunError(f"error: {err}") from err
+            raise pulumi.RunError(str(err)) from err  # the CLI prefixes "error: " itself
         return files
 
     return pulumi.Output.from_input(dict(outputs)).apply(render)

@@ -39,7 +39,7 @@ def read_spec() -> Spec:
     try:
         spec = load_spec(project_config_values(), base_dir=config_dir(), stack=pulumi.get_stack())
     except RolesAnywhereError as err:
-        raise pulumi.RunError(f"error: {err}") from err
+        raise pulumi.RunError(str(err)) from err  # the CLI prefixes "error: " itself
     for warning in spec.warnings:
         pulumi.log.warn(warning)
     return spec

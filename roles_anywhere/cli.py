@@ -1,4 +1,8 @@
-"""``roles-anywhere``: plan, render, simulate and check the CA bundle without a cloud account.
+"""``roles-anywhere``: plan, render, simulate, check the CA bundle, turn SVIDs into AWS credentials.
+
+Offline (no cloud account): ``plan``, ``render``, ``simulate``, ``bundle``. On workload hosts:
+``credential-process``. With the ``sandbox`` extra: ``sandbox`` and ``sandbox-deploy``, a local Roles
+Anywhere to run the whole chain on one machine.
 
 Exit status: 0 success, 1 denied or check failed, 2 bad input. Bad input is one line on stderr
 naming the config key or file, never a traceback and never key material.
@@ -41,10 +45,16 @@ def _say(level: str, message: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface; each sub-command names its handler."""
-    parser = _Parser(prog="roles-anywhere", description=__doc__.splitlines()[0] if __doc__ else None)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="roles-anywhere",
+        description=__doc__.split("\n\n")[1].replace("``", "") if __doc__ else None,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     plan = commands.add_parser("plan", help="show what `pulumi up` would create, offline")
-    plan.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
+    plan.add_argument(
+        "--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml", help=STACK_FILE_HELP
+    )
     plan.add_argument("--json", action="store_true", help="machine-readable plan on stdout")
     plan.set_defaults(handler=_plan)
     render = commands.add_parser(
@@ -62,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = commands.add_parser(
         "simulate", help="would Roles Anywhere give this SVID the role, and if not, why (offline)"
     )
-    simulate.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
-    simulate.add_argument("--certificate", required=True, type=Path, metavar="SVID.pem")
+    simulate.add_argument(
+        "--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml", help=STACK_FILE_HELP
+    )
+    simulate.add_argument(
+        "--certificate", required=True, type=Path, metavar="SVID.pem", help="the X.509-SVID (PEM)"
+    )
     simulate.add_argument("--intermediates", type=Path, metavar="CHAIN.pem", help="intermediate CAs, if any")
     simulate.add_argument("--role", metavar="WORKLOAD", help="one workload's role (default: every workload)")
     simulate.add_argument("--at", metavar="ISO-8601", help="check validity at this time (default: now)")
@@ -82,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bundle",
         help="show the CAs the caBundle source serves now; exit 1 if the deployed anchor differs",
     )
-    bundle.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
+    bundle.add_argument(
+        "--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml", help=STACK_FILE_HELP
+    )
     bundle.add_argument(
         "--stack-outputs",
         type=Path,
@@ -95,6 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
     return parser
+
+
+STACK_FILE_HELP = "the stack config file (Pulumi.<stack>.yaml)"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - only for --version
+
+    try:
+        return version("teleport-roles-anywhere")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def _plan(args: argparse.Namespace) -> int:

@@ -56,7 +56,7 @@ def test_plan_text_shows_tree_and_trust_policies(capsys: pytest.CaptureFixture[s
             ["plan"],
             "error: the following arguments are required: --config (see 'roles-anywhere plan --help')",
         ),
-        (["nonsense"], "error: argument command: invalid choice: 'nonsense'"),
+        (["nonsense"], "error: argument COMMAND: invalid choice: 'nonsense'"),
         (["plan", "--config", "missing.yaml"], "error: missing.yaml: file not found"),
     ],
 )
@@ -125,3 +125,51 @@ def test_the_pure_core_does_not_import_pulumi() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_version_and_help_name_every_command() -> None:
+    version = run("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("roles-anywhere ")
+    help_text = run("--help").stdout
+    for command in (
+        "plan",
+        "render",
+        "simulate",
+        "bundle",
+        "sandbox",
+        "sandbox-deploy",
+        "credential-process",
+    ):
+        assert f"\n    {command}" in help_text
+    description = help_text.split("positional arguments")[0]
+    assert "credential-process" in description
+    assert "sandbox" in description
+
+
+def test_every_option_has_help_text() -> None:
+    import argparse  # noqa: PLC0415
+
+    from roles_anywhere.cli import build_parser  # noqa: PLC0415
+
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [
+        f"{name} {'/'.join(action.option_strings)}"
+        for name, sub in commands.choices.items()
+        for action in sub._actions
+        if action.option_strings and not action.help
+    ]
+    assert missing == []
+
+
+def test_errors_raised_through_pulumi_are_not_prefixed_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pulumi prints `error: ` before a RunError; ours must not add a second one."""
+    import pulumi  # noqa: PLC0415
+
+    from components import stack_config  # noqa: PLC0415
+
+    monkeypatch.setattr(stack_config, "project_config_values", lambda: {"cluster": "Bad Cluster"})
+    with pytest.raises(pulumi.RunError) as raised:
+        stack_config.read_spec()
+    assert str(raised.value).startswith("cluster: not a SPIFFE trust domain")

@@ -21,30 +21,50 @@ def add_commands(commands: Any) -> None:
     """Register the three sub-commands on the CLI's sub-parser collection."""
     sandbox = commands.add_parser("sandbox", help="run a local Roles Anywhere (+ moto IAM/STS) on 127.0.0.1")
     sandbox.add_argument("--state-dir", type=Path, metavar="DIR", help="keep resources across restarts")
-    sandbox.add_argument("--endpoints-file", type=Path, default=DEFAULT_ENDPOINTS_FILE, metavar="FILE")
-    sandbox.add_argument("--region", default="us-east-1")
+    sandbox.add_argument(
+        "--endpoints-file",
+        type=Path,
+        default=DEFAULT_ENDPOINTS_FILE,
+        metavar="FILE",
+        help=f"where to write the endpoints and CA file clients need (default {DEFAULT_ENDPOINTS_FILE})",
+    )
+    sandbox.add_argument(
+        "--region", default="us-east-1", help="the region it answers for (default us-east-1)"
+    )
     sandbox.set_defaults(handler=run_sandbox)
 
     deploy = commands.add_parser(
         "sandbox-deploy", help="deploy a stack into a running sandbox and render its files for it"
     )
-    deploy.add_argument("--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml")
-    deploy.add_argument("--endpoints", type=Path, default=DEFAULT_ENDPOINTS_FILE, metavar="FILE")
-    deploy.add_argument("--out", required=True, type=Path, metavar="DIR")
+    deploy.add_argument(
+        "--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml", help="the stack config file"
+    )
+    deploy.add_argument(
+        "--endpoints",
+        type=Path,
+        default=DEFAULT_ENDPOINTS_FILE,
+        metavar="FILE",
+        help=f"the running sandbox's endpoints file (default {DEFAULT_ENDPOINTS_FILE})",
+    )
+    deploy.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="where to write the rendered files"
+    )
     deploy.set_defaults(handler=run_deploy)
 
     process = commands.add_parser(
         "credential-process", help="AWS credentials from an SVID (flags as aws_signing_helper's)"
     )
-    process.add_argument("--certificate", required=True, type=Path)
-    process.add_argument("--private-key", required=True, type=Path)
-    process.add_argument("--intermediates", type=Path)
-    process.add_argument("--trust-anchor-arn", required=True)
-    process.add_argument("--profile-arn", required=True)
-    process.add_argument("--role-arn", required=True)
-    process.add_argument("--session-duration", type=int, default=3_600)
-    process.add_argument("--role-session-name")
-    process.add_argument("--region")
+    process.add_argument("--certificate", required=True, type=Path, help="the X.509-SVID (svid.pem)")
+    process.add_argument("--private-key", required=True, type=Path, help="its private key (svid_key.pem)")
+    process.add_argument("--intermediates", type=Path, help="intermediate CA certificates (PEM), if any")
+    process.add_argument("--trust-anchor-arn", required=True, help="the Roles Anywhere trust anchor")
+    process.add_argument("--profile-arn", required=True, help="the Roles Anywhere profile")
+    process.add_argument("--role-arn", required=True, help="the IAM role to assume")
+    process.add_argument(
+        "--session-duration", type=int, default=3_600, help="seconds, 900-43200 (default 3600)"
+    )
+    process.add_argument("--role-session-name", help="if the profile accepts one")
+    process.add_argument("--region", help="default: the trust anchor's region")
     process.add_argument("--endpoint", help="Roles Anywhere endpoint (default: the region's)")
     process.add_argument("--no-verify-ssl", action="store_true", help="do not verify the endpoint's TLS")
     process.add_argument(
