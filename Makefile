@@ -7,7 +7,8 @@ OUT    := out/example
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-sandbox.txt requirements-dev.txt pyproject.toml
+	@echo "Setting up $(VENV) (first run only: installs the dependencies, a few minutes)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt

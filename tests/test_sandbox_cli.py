@@ -113,3 +113,15 @@ def test_credential_process_tls_choices(tmp_path: Path, capsys: pytest.CaptureFi
         assert "CERTIFICATE_VERIFY_FAILED" in err
         assert main([*without_ca, "--no-verify-ssl"]) == 0
         assert json.loads(capsys.readouterr().out)["Version"] == 1
+
+
+@pytest.mark.parametrize("command", [["sandbox"], ["sandbox-deploy", "--config", "x.yaml", "--out", "o"]])
+def test_without_the_sandbox_extra_one_line_names_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "moto", None)  # import moto fails, as without the extra
+    assert main(command) == 2
+    assert capsys.readouterr().err == (
+        f"error: `roles-anywhere {command[0]}` needs the 'sandbox' extra (moto not installed): "
+        "pip install 'teleport-roles-anywhere[sandbox]'\n"
+    )

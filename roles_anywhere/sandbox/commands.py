@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import signal
 import sys
@@ -12,9 +13,25 @@ from pathlib import Path
 from typing import Any
 
 from .. import PROJECT
-from ..errors import ConfigError, read_user_file
+from ..errors import ConfigError, RolesAnywhereError, read_user_file
 
 DEFAULT_ENDPOINTS_FILE = Path("out/sandbox/endpoints.json")
+SANDBOX_MODULES = ("moto", "flask", "werkzeug", "boto3", "botocore")
+SANDBOX_EXTRA = "pip install 'teleport-roles-anywhere[sandbox]'"
+
+
+class MissingExtraError(RolesAnywhereError):
+    """A command needs the optional ``sandbox`` dependencies, which are not installed."""
+
+
+def require_sandbox_extra(command: str) -> None:
+    """Stop with one line naming the extra, before an import error could become a traceback."""
+    missing = [name for name in SANDBOX_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtraError(
+            f"`roles-anywhere {command}` needs the 'sandbox' extra ({', '.join(missing)} not installed): "
+            f"{SANDBOX_EXTRA}"
+        )
 
 
 def add_commands(commands: Any) -> None:
@@ -91,6 +108,8 @@ def run_sandbox(args: argparse.Namespace) -> int:
     """Start, print the endpoints, wait for Ctrl-C or SIGTERM, stop everything."""
     import logging  # noqa: PLC0415
 
+    require_sandbox_extra("sandbox")
+
     from .server import Sandbox  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="sandbox: %(message)s", stream=sys.stderr)
@@ -132,6 +151,8 @@ def run_deploy(args: argparse.Namespace) -> int:
     from ..deployment import load_deployment  # noqa: PLC0415
     from ..render import render_into_folder  # noqa: PLC0415
     from ..stack_file import read_stack_file  # noqa: PLC0415
+
+    require_sandbox_extra("sandbox-deploy")
     from .deploy import deploy_stack  # noqa: PLC0415
 
     endpoints = read_endpoints(args.endpoints)
