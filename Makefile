@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy roles_anywhere components __main__.py
+	$(BIN)/mypy roles_anywhere __main__.py
 
 unit: $(STAMP)
 	$(BIN)/pytest

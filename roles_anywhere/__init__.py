@@ -1,7 +1,7 @@
 """Pure core of teleport-roles-anywhere: config model, validation, policy documents, plan.
 
-Nothing in this package imports the Pulumi engine except ``plan``, which drives the Pulumi
-program under the SDK's unit-test mocks.
+Nothing in the core imports the Pulumi engine: only ``components`` (the Pulumi program, a link to the
+repository's ``components/``) and ``plan``, which runs that program under the SDK's unit-test mocks.
 """
 
 PROJECT = "teleport-roles-anywhere"

@@ -40,7 +40,6 @@ from .spec import load_spec
 from .stack_file import read_stack_file
 from .teleport_access import TeleportAccess, access_json, teleport_access
 
-PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
 PLACEHOLDER_ACCOUNT_ID = "123456789012"
 _STACK_TYPE = "pulumi:pulumi:Stack"
 _ORDER = {
@@ -188,11 +187,11 @@ def run_program(
     region: str,
     account_id: str,
     config_dir: Path,
-    program: Path = PROGRAM,
+    program: Path | None = None,
     write_artifacts: bool = False,
     mocks: DeterministicAwsMocks | None = None,
 ) -> Plan:
-    """Run ``program`` with ``config`` (full keys → Pulumi-style text) and return what it registered.
+    """Run the program (``program``, a file, or the packaged one) with ``config``; return what it registered.
 
     The program writes its rendered files only with ``write_artifacts`` (as under `pulumi up`);
     a plan is otherwise free of side effects.
@@ -206,13 +205,18 @@ def run_program(
     outputs: dict[str, Any] = {}
 
     async def body() -> None:
-        runpy.run_path(str(program), run_name="__main__")
+        if program is None:
+            from .components.program import run  # noqa: PLC0415 - imports the Pulumi SDK's resources
+
+            run()
+        else:
+            runpy.run_path(str(program), run_name="__main__")
         root = pulumi_settings.get_root_resource()
         resolved = await pulumi.Output.from_input(getattr(root, "outputs", {})).future()
         outputs.update(resolved or {})
 
     with (
-        _program_environment(program.parent, config_dir, offline=not write_artifacts),
+        _program_environment(program.parent if program else None, config_dir, offline=not write_artifacts),
         mocked_runtime(mocks, stack=stack, monitor=monitor, logger=logger),
     ):
         pulumi.runtime.set_all_config(dict(config))
@@ -265,11 +269,11 @@ def mocked_runtime(
 
 
 @contextlib.contextmanager
-def _program_environment(program_dir: Path, config_dir: Path, *, offline: bool) -> Iterator[None]:
-    """Make the program importable and tell it where relative paths start and whether to write files."""
+def _program_environment(program_dir: Path | None, config_dir: Path, *, offline: bool) -> Iterator[None]:
+    """Make a program file's folder importable; tell it where relative paths start and whether to write."""
     settings = {CONFIG_DIR_ENV: str(config_dir.resolve()), OFFLINE_PLAN_ENV: "1" if offline else None}
     previous = {name: os.environ.get(name) for name in settings}
-    added = str(program_dir) not in sys.path
+    added = program_dir is not None and str(program_dir) not in sys.path
     if added:
         sys.path.insert(0, str(program_dir))
     try:

@@ -25,7 +25,7 @@ from .teleport_access import TeleportAccess, teleport_access
 from .teleport_ledger import LEDGER, Retired, ledger_text, retired_since
 from .teleport_names import ANCHOR_LABEL, STACK_LABEL, WORKLOAD_LABEL, workload_identity_name
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"  # a link to ../templates; a folder in the wheel
 APPLY_PROGRAM = Path(__file__).resolve().parent / "teleport_apply.py"  # copied into teleport/apply.py
 SVID_CERTIFICATE = "svid.pem"
 SVID_KEY = "svid_key.pem"

@@ -167,7 +167,7 @@ def test_errors_raised_through_pulumi_are_not_prefixed_twice(monkeypatch: pytest
     """Pulumi prints `error: ` before a RunError; ours must not add a second one."""
     import pulumi  # noqa: PLC0415
 
-    from components import stack_config  # noqa: PLC0415
+    from roles_anywhere.components import stack_config  # noqa: PLC0415
 
     monkeypatch.setattr(stack_config, "project_config_values", lambda: {"cluster": "Bad Cluster"})
     with pytest.raises(pulumi.RunError) as raised:

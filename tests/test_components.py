@@ -10,9 +10,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.federation import Federation, FederationArgs
-from components.trust_anchor import TrustAnchor, TrustAnchorArgs
-from components.workload import WorkloadAccess, WorkloadArgs
+from roles_anywhere.components.federation import Federation, FederationArgs
+from roles_anywhere.components.trust_anchor import TrustAnchor, TrustAnchorArgs
+from roles_anywhere.components.workload import WorkloadAccess, WorkloadArgs
 from roles_anywhere.mocks import ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, DeterministicAwsMocks
 from roles_anywhere.plan import mocked_runtime
 from roles_anywhere.policy import trust_policy
