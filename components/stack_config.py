@@ -8,16 +8,15 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from roles_anywhere import CONFIG_DIR_ENV, PROJECT
+from roles_anywhere import CONFIG_DIR_ENV
 from roles_anywhere.errors import RolesAnywhereError
 from roles_anywhere.spec import DEFAULT_ARTIFACTS_ROOT, Spec, load_spec
+from roles_anywhere.stack_file import project_values
 
 
 def project_config_values() -> dict[str, str]:
     """Every ``teleport-roles-anywhere:*`` value the engine passed, unknown keys included (to catch typos)."""
-    prefix = f"{PROJECT}:"
-    every = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return {key.removeprefix(prefix): value for key, value in every.items() if key.startswith(prefix)}
+    return project_values({**runtime_config.get_config_env(), **runtime_config.CONFIG.get()})
 
 
 def config_dir() -> Path:

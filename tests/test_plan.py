@@ -194,3 +194,45 @@ def test_unreadable_stack_files(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(ConfigError, match="expected a top-level 'config:' mapping"):
         plan_stack_file(empty)
+
+
+def test_project_level_config_in_pulumi_yaml_is_a_default_the_stack_overrides(tmp_path: Path) -> None:
+    """Pulumi.yaml's `config:` (plain values, `value:`, schema `default:`) applies to every stack."""
+    import yaml  # noqa: PLC0415
+
+    (tmp_path / "Pulumi.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": PROJECT,
+                "runtime": "python",
+                "config": {
+                    "aws:region": "eu-central-1",
+                    "namePrefix": {"type": "string", "default": "team-"},
+                    "accountId": {"value": "444455556666"},
+                    f"{PROJECT}:trustAnchor": {"value": {"name": "from-project"}},
+                    "unset": {"type": "string"},
+                },
+            }
+        )
+    )
+    config = stack_config()
+    del config["aws:region"]
+    config[f"{PROJECT}:trustAnchor"] = {"name": "from-stack"}
+    (tmp_path / "stacks").mkdir()
+    plan = plan_stack_file(write_stack(tmp_path / "stacks", config, stack="dev"))
+    assert (plan.region, plan.account_id) == ("eu-central-1", "444455556666")
+    (role,) = of_type(plan, ROLE)
+    assert role.inputs["name"] == "team-orders"
+    (anchor,) = of_type(plan, TRUST_ANCHOR)
+    assert anchor.inputs["name"] == "from-stack"
+
+
+def test_keys_under_another_projects_namespace_are_named_in_the_error(tmp_path: Path) -> None:
+    config = {key.replace(f"{PROJECT}:", "my-infra:"): value for key, value in stack_config().items()}
+    with pytest.raises(ConfigError) as raised:
+        plan_stack_file(write_stack(tmp_path, config))
+    assert str(raised.value) == (
+        f"cluster: is required under '{PROJECT}:'; the config has 'my-infra:cluster', in another "
+        f"namespace. This program reads only '{PROJECT}:' keys: keep 'name: {PROJECT}' in Pulumi.yaml or "
+        "rename the keys"
+    )
