@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml", help=STACK_FILE_HELP
     )
     plan.add_argument("--json", action="store_true", help="machine-readable plan on stdout")
+    plan.add_argument(
+        "--stack-outputs",
+        type=Path,
+        metavar="FILE",
+        help="warn about changes the deployed stack (pulumi stack output --json) cannot take in place",
+    )
     plan.set_defaults(handler=_plan)
     render = commands.add_parser(
         "render", help="write the Teleport, tbot, tsh and AWS CLI files for a stack's ARNs"
@@ -130,7 +136,18 @@ def _plan(args: argparse.Namespace) -> int:
     from .plan_report import format_plan  # noqa: PLC0415
 
     plan = plan_stack_file(args.config)
-    for warning in plan.warnings:
+    warnings = list(plan.warnings)
+    if args.stack_outputs is not None:
+        from .anchor_settings import threshold_drift  # noqa: PLC0415
+        from .deployment import read_stack_outputs  # noqa: PLC0415
+        from .spec import load_spec  # noqa: PLC0415
+        from .stack_file import read_stack_file  # noqa: PLC0415
+
+        deployed = read_stack_outputs(args.stack_outputs)
+        stack_file = read_stack_file(args.config)
+        spec = load_spec(stack_file.project_values(), base_dir=args.config.parent, stack=stack_file.stack)
+        warnings += threshold_drift(spec.trust_anchor, deployed.trust_anchor, str(args.stack_outputs))
+    for warning in warnings:
         _say("warning", warning)
     if args.json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2, sort_keys=False) + "\n")

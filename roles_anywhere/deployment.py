@@ -112,11 +112,20 @@ class DeployedCa(_OutputModel):
     key: str
 
 
+class DeployedTrustAnchor(_OutputModel):
+    """The anchor's settings as exported (absent in outputs from before they were)."""
+
+    name: str
+    ca_expiry_notification_days: int = Field(ge=1, le=360)
+    certificate_expiry_notification_days: int = Field(ge=1, le=360)
+
+
 class Deployment(_OutputModel):
     """A whole stack as the renderers see it: every value they interpolate, validated."""
 
     cluster: str
     trust_anchor_arn: TrustAnchorArn
+    trust_anchor: DeployedTrustAnchor | None = None
     ca_certificates: list[DeployedCa] = Field(default_factory=list)
     teleport: DeployedTeleport
     aws: DeployedAws

@@ -13,6 +13,7 @@ from typing import Any
 from .spec import Spec, Workload
 
 TRUST_ANCHOR_ARN = "trustAnchorArn"
+TRUST_ANCHOR = "trustAnchor"
 CLUSTER = "cluster"
 WORKLOADS = "workloads"
 CA_CERTIFICATES = "caCertificates"
@@ -41,6 +42,11 @@ def stack_outputs(spec: Spec, *, trust_anchor_arn: Any, workloads: Mapping[str, 
     return {
         CLUSTER: spec.cluster,
         TRUST_ANCHOR_ARN: trust_anchor_arn,
+        TRUST_ANCHOR: {
+            "name": spec.trust_anchor.name,
+            "caExpiryNotificationDays": spec.trust_anchor.ca_expiry_notification_days,
+            "certificateExpiryNotificationDays": spec.trust_anchor.certificate_expiry_notification_days,
+        },
         CA_CERTIFICATES: [
             {
                 "subject": cert.subject,

@@ -173,3 +173,27 @@ def test_errors_raised_through_pulumi_are_not_prefixed_twice(monkeypatch: pytest
     with pytest.raises(pulumi.RunError) as raised:
         stack_config.read_spec()
     assert str(raised.value).startswith("cluster: not a SPIFFE trust domain")
+
+
+def test_plan_warns_when_a_notification_threshold_differs_from_the_deployed_stack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed_config = write_cli_stack(tmp_path)
+    assert main(["plan", "--config", str(deployed_config), "--json"]) == 0
+    outputs = json.loads(capsys.readouterr().out)["outputs"]
+    assert outputs["trustAnchor"]["caExpiryNotificationDays"] == 45
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+    (tmp_path / "changed").mkdir()
+    changed = write_cli_stack(tmp_path / "changed", trustAnchor={"caExpiryNotificationDays": 30})
+    assert main(["plan", "--config", str(changed), "--stack-outputs", str(tmp_path / "outputs.json")]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "trustAnchor." in line]
+    assert warnings == [
+        f"warning: trustAnchor.caExpiryNotificationDays: 30 in the config, 45 in the deployed stack "
+        f"({tmp_path / 'outputs.json'}); changing a notification threshold replaces the trust anchor (a new "
+        "ARN breaks every trust policy), which protect: true refuses: keep 45, or plan the replacement"
+    ]
+    assert (
+        main(["plan", "--config", str(deployed_config), "--stack-outputs", str(tmp_path / "outputs.json")])
+        == 0
+    )
+    assert "trustAnchor." not in capsys.readouterr().err
