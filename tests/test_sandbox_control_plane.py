@@ -209,3 +209,35 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         role = second.client("iam").get_role(RoleName=workload.role_arn.rsplit("/", 1)[1])["Role"]
         assert role["Arn"] == workload.role_arn
         assert world.anchor_arn in str(role["AssumeRolePolicyDocument"])
+
+
+def test_every_id_route_takes_the_arn_too(client: Any) -> None:
+    """botocore's model allows an ARN wherever an id goes (it URL-encodes the slash)."""
+    anchor = client.create_trust_anchor(
+        name="by-arn",
+        source={"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": fresh_ca().pem}},
+    )["trustAnchor"]
+    anchor_arn = anchor["trustAnchorArn"]
+    assert (
+        client.get_trust_anchor(trustAnchorId=anchor_arn)["trustAnchor"]["trustAnchorId"]
+        == anchor["trustAnchorId"]
+    )
+    assert client.enable_trust_anchor(trustAnchorId=anchor_arn)["trustAnchor"]["enabled"] is True
+    assert client.disable_trust_anchor(trustAnchorId=anchor_arn)["trustAnchor"]["enabled"] is False
+    assert (
+        client.update_trust_anchor(trustAnchorId=anchor_arn, name="renamed")["trustAnchor"]["name"]
+        == "renamed"
+    )
+    profile = client.create_profile(name="by-arn", roleArns=[], enabled=False)["profile"]
+    profile_arn = profile["profileArn"]
+    assert client.get_profile(profileId=profile_arn)["profile"]["profileId"] == profile["profileId"]
+    assert client.enable_profile(profileId=profile_arn)["profile"]["enabled"] is True
+    assert client.disable_profile(profileId=profile_arn)["profile"]["enabled"] is False
+    assert (
+        client.update_profile(profileId=profile_arn, durationSeconds=1800)["profile"]["durationSeconds"]
+        == 1800
+    )
+    client.delete_profile(profileId=profile_arn)
+    client.delete_trust_anchor(trustAnchorId=anchor_arn)
+    assert error_of(client.get_profile, profileId=profile_arn)[0] == "ResourceNotFoundException"
+    assert error_of(client.get_trust_anchor, trustAnchorId=anchor_arn)[0] == "ResourceNotFoundException"

@@ -53,9 +53,13 @@ def operations() -> Iterator[OperationModel]:
 
 
 def flask_rule(request_uri: str) -> str:
-    """``/trustanchor/{trustAnchorId}`` → ``/trustanchor/<trustAnchorId>`` (query part dropped)."""
+    """``/trustanchor/{trustAnchorId}`` → ``/trustanchor/<path:trustAnchorId>`` (query part dropped).
+
+    ``path:`` because an id may be given as its ARN, whose ``/`` botocore sends percent-encoded and the
+    server decodes before routing.
+    """
     path = request_uri.split("?", 1)[0]
-    return re.sub(r"\{([A-Za-z0-9_]+)\+?\}", r"<\1>", path)
+    return re.sub(r"\{([A-Za-z0-9_]+)\+?\}", r"<path:\1>", path)
 
 
 def parse_input(
