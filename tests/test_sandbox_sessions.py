@@ -526,3 +526,64 @@ def test_profile_session_settings(sandbox: Sandbox, world: World) -> None:
         post(sandbox, *signed(sandbox, world, svid, orders.role_arn, orders.profile_arn))
     )
     assert (status, code) == (403, "AccessDeniedException")
+
+
+def test_sandbox_deploy_again_updates_in_place_and_deletes_what_the_config_dropped(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ca = fresh_ca(serial=902)
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    workloads = {
+        "orders": {
+            "spiffeId": "/svc/orders",
+            "managedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "svidDirectory": "/opt/svid/orders",
+        },
+        "billing": {"spiffeId": "/svc/billing", "svidDirectory": "/opt/svid/billing"},
+    }
+    config = {
+        "aws:region": "us-east-1",
+        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
+        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
+        "teleport-roles-anywhere:namePrefix": "again-",
+        "teleport-roles-anywhere:workloads": workloads,
+    }
+    _, first = sandbox_deploy(sandbox, tmp_path, config, capsys)
+    del workloads["billing"]
+    workloads["orders"].update(sessionDuration=7200, managedPolicyArns=[])
+    (tmp_path / "Pulumi.cli.yaml").write_text(json.dumps({"config": config}))
+    endpoints = tmp_path / "endpoints.json"
+    args = [
+        "--config",
+        str(tmp_path / "Pulumi.cli.yaml"),
+        "--endpoints",
+        str(endpoints),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert main(["sandbox-deploy", *args]) == 0
+    out = capsys.readouterr().out
+    assert "  deleted role again-billing (no longer in the config)\n" in out
+    assert "  deleted profile again-billing (no longer in the config)\n" in out
+    second = json.loads((tmp_path / "out" / "outputs.json").read_text())
+    assert second["trustAnchorArn"] == first["trustAnchorArn"]
+    orders = first["workloads"]["orders"]
+    assert (second["workloads"]["orders"]["roleArn"], second["workloads"]["orders"]["profileArn"]) == (
+        orders["roleArn"],
+        orders["profileArn"],
+    )
+    ra, iam = sandbox.client("rolesanywhere"), sandbox.client("iam")
+    assert ra.get_profile(profileId=orders["profileArn"])["profile"]["durationSeconds"] == 7200
+    assert iam.get_role(RoleName="again-orders")["Role"]["MaxSessionDuration"] == 7200
+    assert iam.list_attached_role_policies(RoleName="again-orders")["AttachedPolicies"] == []
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName="again-billing")
+    assert "again-billing" not in {p["name"] for p in ra.list_profiles()["profiles"]}
+    assert main(["sandbox-deploy", *args]) == 0  # unchanged: nothing to delete
+    assert "deleted" not in capsys.readouterr().out
+    other = [*args[:-1], str(tmp_path / "other-stack")]  # same role names, but not this stack's state
+    assert main(["sandbox-deploy", *other]) == 2
+    assert capsys.readouterr().err == (
+        "error: role again-orders already exists in the sandbox and is not in this --out folder's "
+        "outputs.json (another stack's?); deploy into that stack's folder or rename\n"
+    )

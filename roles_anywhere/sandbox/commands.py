@@ -148,7 +148,7 @@ def with_sandbox_clients(config: dict[str, str], endpoints: dict[str, Any]) -> d
 def run_deploy(args: argparse.Namespace) -> int:
     """Create the stack's resources in the sandbox, then write outputs.json and the rendered files."""
     from ..artifact_writer import write_artifacts  # noqa: PLC0415
-    from ..deployment import load_deployment  # noqa: PLC0415
+    from ..deployment import load_deployment, read_outputs_file  # noqa: PLC0415
     from ..render import render_into_folder  # noqa: PLC0415
     from ..stack_file import read_stack_file  # noqa: PLC0415
 
@@ -158,7 +158,9 @@ def run_deploy(args: argparse.Namespace) -> int:
     endpoints = read_endpoints(args.endpoints)
     stack_file = read_stack_file(args.config)
     stack_file = replace(stack_file, config=with_sandbox_clients(stack_file.config, endpoints))
-    plan = deploy_stack(stack_file, endpoints)
+    previous_outputs = args.out / "outputs.json"
+    previous = read_outputs_file(previous_outputs) if previous_outputs.is_file() else None
+    plan, deleted = deploy_stack(stack_file, endpoints, previous)
     deployment = load_deployment(plan.outputs, source=f"sandbox deploy of {args.config}")
     args.out.mkdir(parents=True, exist_ok=True)
     files = render_into_folder(deployment, args.out)
@@ -169,6 +171,8 @@ def run_deploy(args: argparse.Namespace) -> int:
         f"(trust anchor {deployment.trust_anchor_arn}).\n"
         f"Stack outputs and rendered files for the sandbox: {args.out}/ (outputs.json, aws/config, …)\n"
     )
+    for what in deleted:
+        sys.stdout.write(f"  deleted {what} (no longer in the config)\n")
     return 0
 
 

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         stack_path = sandbox_stack(args.config, out, ca_file, secrets / "machine-id")
         stack_file = read_stack_file(stack_path)
         stack_file = replace(stack_file, config=with_sandbox_clients(stack_file.config, sandbox.endpoints))
-        plan = deploy_stack(stack_file, sandbox.endpoints)
+        plan, _ = deploy_stack(stack_file, sandbox.endpoints)
         deployment = load_deployment(plan.outputs, source="sandbox deploy")
         for resource in plan.resources:
             print(f"  {resource.type:<52} {resource.outputs.get('arn') or resource.name}")

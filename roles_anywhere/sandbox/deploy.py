@@ -1,9 +1,14 @@
-"""Deploy a stack into a running sandbox: the real ``__main__`` program, with mocks that call the sandbox.
+"""Deploy a stack into a running sandbox: the real program, with mocks that call the sandbox.
 
 Each resource the program registers is created in the sandbox through boto3 (Roles Anywhere on the
 sandbox endpoint, IAM on moto), and the mock returns what the sandbox answered. Dependent inputs,
 such as the anchor ARN inside every trust policy, therefore carry the sandbox's real values, and
 the stack outputs are what ``pulumi stack output --json`` would print after a real deploy.
+
+Deploying again into the same ``--out`` folder behaves like ``pulumi up`` on an existing stack: its
+``outputs.json`` plays the part of Pulumi's state. The anchor and the profiles it lists are updated in
+place (same ARNs), roles by name, and the roles and profiles of workloads no longer in the config are
+deleted. Nothing another deploy made is touched.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import RolesAnywhereError
 from ..mocks import (
     PROFILE,
     ROLE,
@@ -25,6 +31,10 @@ from ..stack_file import StackFile
 from .server import DUMMY_CREDENTIALS
 
 
+class SandboxDeployError(RolesAnywhereError):
+    """The sandbox holds something this deploy would collide with."""
+
+
 def _tag_list(tags: dict[str, str] | None) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in sorted((tags or {}).items())]
 
@@ -32,7 +42,7 @@ def _tag_list(tags: dict[str, str] | None) -> list[dict[str, str]]:
 class SandboxMocks(DeterministicAwsMocks):
     """Answers resource registrations by creating the resources in the sandbox."""
 
-    def __init__(self, endpoints: dict[str, Any]) -> None:
+    def __init__(self, endpoints: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
         super().__init__(region=endpoints["region"], account_id=endpoints["accountId"])
         import boto3  # noqa: PLC0415 - heavy, and only deploys need it
 
@@ -41,50 +51,27 @@ class SandboxMocks(DeterministicAwsMocks):
             "rolesanywhere", endpoint_url=endpoints["rolesanywhere"], verify=endpoints["caFile"], **options
         )
         self.iam = boto3.client("iam", endpoint_url=endpoints["iam"], **options)
+        previous = previous or {}
+        self.previous_anchor: str | None = previous.get("trustAnchorArn")
+        self.previous_workloads: dict[str, dict[str, Any]] = {
+            w["roleName"]: w for w in (previous.get("workloads") or {}).values() if "roleName" in w
+        }
+        self.anchor_arn: str | None = None
+        self.roles: set[str] = set()
+        self.profiles: set[str] = set()
+        self.attached: dict[str, set[str]] = {}
+        self.inline: dict[str, set[str]] = {}
 
     def _computed(self, token: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if token == TRUST_ANCHOR:
-            anchor = self.rolesanywhere.create_trust_anchor(
-                name=inputs["name"],
-                enabled=inputs.get("enabled", False),
-                source={
-                    "sourceType": inputs["source"]["sourceType"],
-                    "sourceData": {
-                        "x509CertificateData": inputs["source"]["sourceData"]["x509CertificateData"]
-                    },
-                },
-                notificationSettings=inputs.get("notificationSettings", []),
-                tags=_tag_list(inputs.get("tags")),
-            )["trustAnchor"]
-            return anchor["trustAnchorId"], {
-                "arn": anchor["trustAnchorArn"],
-                "tagsAll": inputs.get("tags", {}),
-            }
+            return self._trust_anchor(inputs)
         if token == PROFILE:
-            profile = self.rolesanywhere.create_profile(
-                name=inputs["name"],
-                roleArns=inputs["roleArns"],
-                durationSeconds=inputs.get("durationSeconds", 3_600),
-                enabled=inputs.get("enabled", False),
-                tags=_tag_list(inputs.get("tags")),
-            )["profile"]
-            return profile["profileId"], {"arn": profile["profileArn"], "tagsAll": inputs.get("tags", {})}
+            return self._profile(inputs)
         if token == ROLE:
-            role = self.iam.create_role(
-                RoleName=inputs["name"],
-                Path=inputs.get("path", "/"),
-                AssumeRolePolicyDocument=inputs["assumeRolePolicy"],
-                Description=inputs.get("description", ""),
-                MaxSessionDuration=inputs.get("maxSessionDuration", 3_600),
-                Tags=[{"Key": k, "Value": v} for k, v in sorted(inputs.get("tags", {}).items())],
-            )["Role"]
-            return role["RoleName"], {
-                "arn": role["Arn"],
-                "uniqueId": role["RoleId"],
-                "tagsAll": inputs.get("tags", {}),
-            }
+            return self._role(inputs)
         if token == ROLE_POLICY_ATTACHMENT:
             self.iam.attach_role_policy(RoleName=inputs["role"], PolicyArn=inputs["policyArn"])
+            self.attached.setdefault(inputs["role"], set()).add(inputs["policyArn"])
             return f"{inputs['role']}-{name}", {}
         if token == ROLE_POLICY:
             policy = inputs["policy"]
@@ -93,20 +80,151 @@ class SandboxMocks(DeterministicAwsMocks):
                 PolicyName=inputs["name"],
                 PolicyDocument=policy if isinstance(policy, str) else json.dumps(policy),
             )
+            self.inline.setdefault(inputs["role"], set()).add(inputs["name"])
             return f"{inputs['role']}:{inputs['name']}", {}
         return super()._computed(token, name, inputs)
 
+    def _trust_anchor(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        source = {
+            "sourceType": inputs["source"]["sourceType"],
+            "sourceData": {"x509CertificateData": inputs["source"]["sourceData"]["x509CertificateData"]},
+        }
+        existing = self._existing("trust_anchor", "trustAnchorId", self.previous_anchor)
+        if existing is None:
+            anchor = self.rolesanywhere.create_trust_anchor(
+                name=inputs["name"],
+                enabled=inputs.get("enabled", False),
+                source=source,
+                notificationSettings=inputs.get("notificationSettings", []),
+                tags=_tag_list(inputs.get("tags")),
+            )["trustAnchor"]
+        else:  # in place: same id, same ARN, as the provider's UpdateTrustAnchor
+            anchor = self.rolesanywhere.update_trust_anchor(
+                trustAnchorId=existing["trustAnchorId"], name=inputs["name"], source=source
+            )["trustAnchor"]
+        self.anchor_arn = anchor["trustAnchorArn"]
+        return anchor["trustAnchorId"], {"arn": anchor["trustAnchorArn"], "tagsAll": inputs.get("tags", {})}
 
-def deploy_stack(stack_file: StackFile, endpoints: dict[str, Any]) -> Plan:
-    """Run the program for a stack file against the sandbox; the resources exist afterwards."""
+    def _profile(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        earlier = self.previous_workloads.get(inputs["name"], {}).get("profileArn")
+        existing = self._existing("profile", "profileId", earlier)
+        settings = {
+            "roleArns": inputs["roleArns"],
+            "durationSeconds": inputs.get("durationSeconds", 3_600),
+        }
+        if existing is None:
+            profile = self.rolesanywhere.create_profile(
+                name=inputs["name"],
+                enabled=inputs.get("enabled", False),
+                tags=_tag_list(inputs.get("tags")),
+                **settings,
+            )["profile"]
+        else:
+            profile = self.rolesanywhere.update_profile(profileId=existing["profileId"], **settings)[
+                "profile"
+            ]
+        self.profiles.add(profile["profileArn"])
+        return profile["profileId"], {"arn": profile["profileArn"], "tagsAll": inputs.get("tags", {})}
+
+    def _role(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name = inputs["name"]
+        role = self._earlier_role(name)
+        if role is None:
+            try:
+                role = self._create_role(inputs)
+            except self.iam.exceptions.EntityAlreadyExistsException:
+                raise SandboxDeployError(
+                    f"role {name} already exists in the sandbox and is not in this --out folder's "
+                    "outputs.json (another stack's?); deploy into that stack's folder or rename"
+                ) from None
+        else:
+            self.iam.update_assume_role_policy(RoleName=name, PolicyDocument=inputs["assumeRolePolicy"])
+            self.iam.update_role(RoleName=name, MaxSessionDuration=inputs.get("maxSessionDuration", 3_600))
+        self.roles.add(name)
+        outputs = {"arn": role["Arn"], "uniqueId": role["RoleId"], "tagsAll": inputs.get("tags", {})}
+        return role["RoleName"], outputs
+
+    def _earlier_role(self, name: str) -> dict[str, Any] | None:
+        """The role of the same name an earlier deploy of this stack made, if the sandbox still has it."""
+        if name not in self.previous_workloads:
+            return None
+        try:
+            role: dict[str, Any] = self.iam.get_role(RoleName=name)["Role"]
+        except self.iam.exceptions.NoSuchEntityException:
+            return None
+        return role
+
+    def _create_role(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        role: dict[str, Any] = self.iam.create_role(
+            RoleName=inputs["name"],
+            Path=inputs.get("path", "/"),
+            AssumeRolePolicyDocument=inputs["assumeRolePolicy"],
+            Description=inputs.get("description", ""),
+            MaxSessionDuration=inputs.get("maxSessionDuration", 3_600),
+            Tags=[{"Key": k, "Value": v} for k, v in sorted(inputs.get("tags", {}).items())],
+        )["Role"]
+        return role
+
+    def _existing(self, kind: str, id_key: str, arn: str | None) -> dict[str, Any] | None:
+        """The resource an earlier deploy made, if the sandbox still has it (a restarted one may not)."""
+        if arn is None:
+            return None
+        getter = getattr(self.rolesanywhere, f"get_{kind}")
+        try:
+            found: dict[str, Any] = getter(**{id_key: arn})[kind.replace("_a", "A")]
+        except self.rolesanywhere.exceptions.ResourceNotFoundException:
+            return None
+        return found
+
+    def remove_what_the_config_dropped(self) -> list[str]:
+        """Delete what the config dropped; return a line per deleted role or profile.
+
+        The workloads of the previous deploy that are gone lose their role and profile; the roles
+        that stay lose the managed and inline policies the config no longer lists.
+        """
+        deleted: list[str] = []
+        for name in sorted(self.roles):
+            attached = self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            for arn in {p["PolicyArn"] for p in attached} - self.attached.get(name, set()):
+                self.iam.detach_role_policy(RoleName=name, PolicyArn=arn)
+            inline = set(self.iam.list_role_policies(RoleName=name)["PolicyNames"])
+            for policy in inline - self.inline.get(name, set()):
+                self.iam.delete_role_policy(RoleName=name, PolicyName=policy)
+        for name, workload in sorted(self.previous_workloads.items()):
+            if name in self.roles:
+                continue
+            if self._existing("profile", "profileId", workload.get("profileArn")) is not None:
+                self.rolesanywhere.delete_profile(profileId=workload["profileArn"])
+                deleted.append(f"profile {name}")
+            try:
+                for policy in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+                    self.iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+                for policy_name in self.iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                    self.iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+                self.iam.delete_role(RoleName=name)
+                deleted.append(f"role {name}")
+            except self.iam.exceptions.NoSuchEntityException:
+                pass
+        return deleted
+
+
+def deploy_stack(
+    stack_file: StackFile, endpoints: dict[str, Any], previous: dict[str, Any] | None = None
+) -> tuple[Plan, list[str]]:
+    """Run the program for a stack file against the sandbox: what it deployed, and what it deleted.
+
+    ``previous`` is the stack outputs of the last deploy of this stack (its ``outputs.json``).
+    """
     load_spec(
         stack_file.project_values(), base_dir=stack_file.path.parent, stack=stack_file.stack
     )  # fail before creating anything
-    return run_program(
+    mocks = SandboxMocks(endpoints, previous)
+    plan = run_program(
         config=stack_file.config,
         stack=stack_file.stack,
         region=endpoints["region"],
         account_id=endpoints["accountId"],
         config_dir=stack_file.path.parent,
-        mocks=SandboxMocks(endpoints),
+        mocks=mocks,
     )
+    return plan, mocks.remove_what_the_config_dropped()
