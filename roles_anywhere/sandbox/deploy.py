@@ -14,6 +14,7 @@ deleted. Nothing another deploy made is touched.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import RolesAnywhereError
@@ -130,13 +131,7 @@ class SandboxMocks(DeterministicAwsMocks):
         name = inputs["name"]
         role = self._earlier_role(name)
         if role is None:
-            try:
-                role = self._create_role(inputs)
-            except self.iam.exceptions.EntityAlreadyExistsException:
-                raise SandboxDeployError(
-                    f"role {name} already exists in the sandbox and is not in this --out folder's "
-                    "outputs.json (another stack's?); deploy into that stack's folder or rename"
-                ) from None
+            role = self._create_role(inputs)
         else:
             self.iam.update_assume_role_policy(RoleName=name, PolicyDocument=inputs["assumeRolePolicy"])
             self.iam.update_role(RoleName=name, MaxSessionDuration=inputs.get("maxSessionDuration", 3_600))
@@ -153,6 +148,20 @@ class SandboxMocks(DeterministicAwsMocks):
         except self.iam.exceptions.NoSuchEntityException:
             return None
         return role
+
+    def check_no_collision(self, role_names: Iterable[str]) -> None:
+        """Refuse, before anything is created, a role another deploy made (no state says it is ours)."""
+        for name in role_names:
+            if name in self.previous_workloads:
+                continue
+            try:
+                self.iam.get_role(RoleName=name)
+            except self.iam.exceptions.NoSuchEntityException:
+                continue
+            raise SandboxDeployError(
+                f"role {name} already exists in the sandbox and is not in this --out folder's "
+                "outputs.json (another stack's?); deploy into that stack's folder or rename"
+            )
 
     def _create_role(self, inputs: dict[str, Any]) -> dict[str, Any]:
         role: dict[str, Any] = self.iam.create_role(
@@ -215,10 +224,9 @@ def deploy_stack(
 
     ``previous`` is the stack outputs of the last deploy of this stack (its ``outputs.json``).
     """
-    load_spec(
-        stack_file.project_values(), base_dir=stack_file.path.parent, stack=stack_file.stack
-    )  # fail before creating anything
+    spec = load_spec(stack_file.project_values(), base_dir=stack_file.path.parent, stack=stack_file.stack)
     mocks = SandboxMocks(endpoints, previous)
+    mocks.check_no_collision(workload.role_name for workload in spec.workloads)  # before creating anything
     plan = run_program(
         config=stack_file.config,
         stack=stack_file.stack,
