@@ -18,9 +18,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from roles_anywhere import teleport_apply
-from roles_anywhere.deployment import load_deployment
-from roles_anywhere.render import render_artifacts
+from roles_anywhere.render.artifacts import render_artifacts
+from roles_anywhere.stack.deployment import load_deployment
+from roles_anywhere.teleport import apply as teleport_apply
 from tests.teleport_cluster import stack_outputs
 
 

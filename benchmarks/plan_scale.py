@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from roles_anywhere import PROJECT  # noqa: E402
-from roles_anywhere.plan import plan_stack_file, run_program  # noqa: E402
+from roles_anywhere.plan.run import plan_stack_file, run_program  # noqa: E402
 
 REGION, ACCOUNT = "eu-west-1", "111122223333"
 CA_FILE = ROOT / "examples" / "spiffe-ca.pem"

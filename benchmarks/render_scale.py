@@ -24,9 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from roles_anywhere.artifact_writer import write_artifacts  # noqa: E402
-from roles_anywhere.deployment import load_deployment  # noqa: E402
-from roles_anywhere.render import render_artifacts  # noqa: E402
+from roles_anywhere.output.artifact_writer import write_artifacts  # noqa: E402
+from roles_anywhere.render.artifacts import render_artifacts  # noqa: E402
+from roles_anywhere.stack.deployment import load_deployment  # noqa: E402
 
 ACCOUNT, REGION, CLUSTER = "111122223333", "eu-west-1", "bench.teleport.sh"
 

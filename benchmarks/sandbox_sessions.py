@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.render_scale import timed  # noqa: E402
+from roles_anywhere.credentials.x509_sigv4 import sign_request  # noqa: E402
 from roles_anywhere.sandbox.server import Sandbox  # noqa: E402
-from roles_anywhere.x509_sigv4 import sign_request  # noqa: E402
 from tests.sandbox_helpers import fresh_svid, make_world  # noqa: E402
 
 

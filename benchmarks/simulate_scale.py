@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.render_scale import CLUSTER, outputs_for, timed  # noqa: E402
-from roles_anywhere.deployment import load_deployment  # noqa: E402
-from roles_anywhere.principal_tags import uri_sans  # noqa: E402
-from roles_anywhere.simulate import certificate_findings, simulate  # noqa: E402
-from roles_anywhere.simulate_inputs import role_targets  # noqa: E402
+from roles_anywhere.simulate.evaluate import certificate_findings, simulate  # noqa: E402
+from roles_anywhere.simulate.inputs import role_targets  # noqa: E402
+from roles_anywhere.simulate.principal_tags import uri_sans  # noqa: E402
+from roles_anywhere.stack.deployment import load_deployment  # noqa: E402
 from tests.certs import NOW, make_ca, make_svid  # noqa: E402
 
 

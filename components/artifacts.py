@@ -16,10 +16,10 @@ from typing import Any
 import pulumi
 
 from roles_anywhere import OFFLINE_PLAN_ENV
-from roles_anywhere.artifact_writer import write_artifacts
-from roles_anywhere.deployment import load_deployment
 from roles_anywhere.errors import RolesAnywhereError
-from roles_anywhere.render import render_artifacts, render_into_folder
+from roles_anywhere.output.artifact_writer import write_artifacts
+from roles_anywhere.render.artifacts import render_artifacts, render_into_folder
+from roles_anywhere.stack.deployment import load_deployment
 
 
 def publish_artifacts(outputs: Mapping[str, Any], out_dir: Path) -> pulumi.Output[dict[str, str]]:

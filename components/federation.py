@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 
 from roles_anywhere import FEDERATION_TYPE
-from roles_anywhere.outputs import stack_outputs, workload_output
-from roles_anywhere.spec import Spec
+from roles_anywhere.stack.outputs import stack_outputs, workload_output
+from roles_anywhere.stack.spec import Spec
 
 from .trust_anchor import TrustAnchor, TrustAnchorArgs
 from .workload import WorkloadAccess, WorkloadArgs

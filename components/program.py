@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
-from roles_anywhere.outputs import ARTIFACTS
+from roles_anywhere.stack.outputs import ARTIFACTS
 
 from .artifacts import publish_artifacts
 from .federation import Federation, FederationArgs

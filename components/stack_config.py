@@ -9,9 +9,9 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from roles_anywhere import CONFIG_DIR_ENV
+from roles_anywhere.config.stack_file import project_values
 from roles_anywhere.errors import RolesAnywhereError
-from roles_anywhere.spec import DEFAULT_ARTIFACTS_ROOT, Spec, load_spec
-from roles_anywhere.stack_file import project_values
+from roles_anywhere.stack.spec import DEFAULT_ARTIFACTS_ROOT, Spec, load_spec
 
 
 def project_config_values() -> dict[str, str]:

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 from roles_anywhere import TRUST_ANCHOR_TYPE
-from roles_anywhere.anchor_settings import notification_settings
-from roles_anywhere.spec import TrustAnchorSettings
+from roles_anywhere.stack.anchor_settings import notification_settings
+from roles_anywhere.stack.spec import TrustAnchorSettings
 
 
 @dataclass

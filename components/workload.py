@@ -9,9 +9,9 @@ import pulumi
 import pulumi_aws as aws
 
 from roles_anywhere import WORKLOAD_TYPE
-from roles_anywhere.naming import policy_arn_suffixes
-from roles_anywhere.policy import trust_policy_json
-from roles_anywhere.spec import Workload
+from roles_anywhere.config.naming import policy_arn_suffixes
+from roles_anywhere.iam.policy import trust_policy_json
+from roles_anywhere.stack.spec import Workload
 
 INLINE_POLICY_NAME = "inline"
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 from .errors import ConfigError, RolesAnywhereError
 
 if TYPE_CHECKING:
-    from .deployment import Deployment
+    from roles_anywhere.stack.deployment import Deployment
 
 EXIT_OK = 0
 EXIT_DENIED = 1
@@ -132,16 +132,16 @@ def _version() -> str:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from .plan import plan_stack_file  # noqa: PLC0415 - keeps `--help` fast; the Pulumi SDK is heavy
-    from .plan_report import format_plan  # noqa: PLC0415
+    from roles_anywhere.plan.report import format_plan  # noqa: PLC0415
+    from roles_anywhere.plan.run import plan_stack_file  # noqa: PLC0415 - keeps `--help` fast; the Pulumi SDK is heavy
 
     plan = plan_stack_file(args.config)
     warnings = list(plan.warnings)
     if args.stack_outputs is not None:
-        from .anchor_settings import threshold_drift  # noqa: PLC0415
-        from .deployment import read_stack_outputs  # noqa: PLC0415
-        from .spec import load_spec  # noqa: PLC0415
-        from .stack_file import read_stack_file  # noqa: PLC0415
+        from roles_anywhere.config.stack_file import read_stack_file  # noqa: PLC0415
+        from roles_anywhere.stack.anchor_settings import threshold_drift  # noqa: PLC0415
+        from roles_anywhere.stack.deployment import read_stack_outputs  # noqa: PLC0415
+        from roles_anywhere.stack.spec import load_spec  # noqa: PLC0415
 
         deployed = read_stack_outputs(args.stack_outputs)
         stack_file = read_stack_file(args.config)
@@ -157,12 +157,12 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .artifact_writer import write_artifacts  # noqa: PLC0415 - see _plan
-    from .deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
-    from .render import render_into_folder  # noqa: PLC0415
+    from roles_anywhere.output.artifact_writer import write_artifacts  # noqa: PLC0415 - see _plan
+    from roles_anywhere.render.artifacts import render_into_folder  # noqa: PLC0415
+    from roles_anywhere.stack.deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
 
     if args.config is not None:
-        from .plan import plan_stack_file  # noqa: PLC0415
+        from roles_anywhere.plan.run import plan_stack_file  # noqa: PLC0415
 
         plan = plan_stack_file(args.config)
         for warning in plan.warnings:
@@ -186,12 +186,12 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from . import simulate_inputs as inputs  # noqa: PLC0415 - see _plan
-    from .deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
-    from .simulate import certificate_findings, simulate  # noqa: PLC0415
-    from .simulate_report import format_report, report_json  # noqa: PLC0415
-    from .spec import load_spec  # noqa: PLC0415
-    from .stack_file import read_stack_file  # noqa: PLC0415
+    from roles_anywhere.config.stack_file import read_stack_file  # noqa: PLC0415
+    from roles_anywhere.simulate import inputs  # noqa: PLC0415 - see _plan
+    from roles_anywhere.simulate.evaluate import certificate_findings, simulate  # noqa: PLC0415
+    from roles_anywhere.simulate.report import format_report, report_json  # noqa: PLC0415
+    from roles_anywhere.stack.deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
+    from roles_anywhere.stack.spec import load_spec  # noqa: PLC0415
 
     at = inputs.parse_time(args.at)
     leaf, extra = inputs.load_leaf(args.certificate)
@@ -208,7 +208,7 @@ def _simulate(args: argparse.Namespace) -> int:
         for warning in inputs.bundle_drift(spec, deployment):
             _say("warning", warning)
     else:
-        from .plan import plan_stack_file  # noqa: PLC0415
+        from roles_anywhere.plan.run import plan_stack_file  # noqa: PLC0415
 
         deployment = load_deployment(plan_stack_file(args.config).outputs, source=f"plan of {args.config}")
     if extra:
@@ -234,10 +234,10 @@ def _simulate(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime  # noqa: PLC0415 - see _plan
 
-    from .bundle_check import BundleCheck, check_json, format_check  # noqa: PLC0415
-    from .deployment import read_stack_outputs  # noqa: PLC0415
-    from .spec import load_spec  # noqa: PLC0415
-    from .stack_file import read_stack_file  # noqa: PLC0415
+    from roles_anywhere.config.stack_file import read_stack_file  # noqa: PLC0415
+    from roles_anywhere.stack.bundle_check import BundleCheck, check_json, format_check  # noqa: PLC0415
+    from roles_anywhere.stack.deployment import read_stack_outputs  # noqa: PLC0415
+    from roles_anywhere.stack.spec import load_spec  # noqa: PLC0415
 
     now = datetime.now(UTC)
     stack_file = read_stack_file(args.config)

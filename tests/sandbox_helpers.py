@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from roles_anywhere.policy import trust_policy
+from roles_anywhere.iam.policy import trust_policy
 from roles_anywhere.sandbox.server import Sandbox
 
 from .certs import Issued, make_ca, make_svid

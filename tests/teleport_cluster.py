@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from roles_anywhere.artifact_writer import write_artifacts
-from roles_anywhere.deployment import Deployment, load_deployment
-from roles_anywhere.render import render_into_folder
+from roles_anywhere.output.artifact_writer import write_artifacts
+from roles_anywhere.render.artifacts import render_into_folder
+from roles_anywhere.stack.deployment import Deployment, load_deployment
 
 from .teleport_model import WILDCARD_ISSUER, Cluster, Principal
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from roles_anywhere.artifact_writer import MANIFEST, OutputFolderError, write_artifacts
+from roles_anywhere.output.artifact_writer import MANIFEST, OutputFolderError, write_artifacts
 
 FILES = {"README.md": "hello\n", "tsh/api.sh": "#!/bin/sh\n", "teleport/role-api.yaml": "kind: role\n"}
 

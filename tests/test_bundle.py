@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from roles_anywhere.bundle import load_bundle_file, parse_pem_bundle
+from roles_anywhere.bundle.ca_bundle import load_bundle_file, parse_pem_bundle
 from roles_anywhere.errors import BundleError
 
 from .certs import NOW, make_ca, pem_of, with_weak_signature

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roles_anywhere.bundle import parse_bundle_bytes
-from roles_anywhere.bundle_sources import LoadedBundle, load_ca_bundle
-from roles_anywhere.config_model import CaBundleConfig
+from roles_anywhere.bundle.ca_bundle import parse_bundle_bytes
+from roles_anywhere.bundle.sources import LoadedBundle, load_ca_bundle
+from roles_anywhere.config.model import CaBundleConfig
 from roles_anywhere.errors import BundleError, ConfigError
-from roles_anywhere.spec import load_spec
+from roles_anywhere.stack.spec import load_spec
 
 from .bundle_server import BundleServer, bundle_json, jwk, jwt_key, make_tls_identity, running_server
 from .certs import NOW, make_ca, pem_of

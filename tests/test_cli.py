@@ -116,9 +116,9 @@ def test_warnings_go_to_stderr_and_the_plan_still_succeeds(tmp_path: Path) -> No
 
 def test_the_pure_core_does_not_import_pulumi() -> None:
     code = (
-        "import sys, roles_anywhere.spec, roles_anywhere.policy, roles_anywhere.bundle, "
-        "roles_anywhere.spiffe, roles_anywhere.outputs, roles_anywhere.naming, "
-        "roles_anywhere.anchor_settings, roles_anywhere.cli; "
+        "import sys, roles_anywhere.stack.spec, roles_anywhere.iam.policy, roles_anywhere.bundle.ca_bundle, "
+        "roles_anywhere.config.spiffe, roles_anywhere.stack.outputs, roles_anywhere.config.naming, "
+        "roles_anywhere.stack.anchor_settings, roles_anywhere.cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_aws')))"
     )
     result = subprocess.run(

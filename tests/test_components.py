@@ -13,10 +13,10 @@ import pytest
 from roles_anywhere.components.federation import Federation, FederationArgs
 from roles_anywhere.components.trust_anchor import TrustAnchor, TrustAnchorArgs
 from roles_anywhere.components.workload import WorkloadAccess, WorkloadArgs
-from roles_anywhere.mocks import ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, DeterministicAwsMocks
-from roles_anywhere.plan import mocked_runtime
-from roles_anywhere.policy import trust_policy
-from roles_anywhere.spec import Spec, load_spec
+from roles_anywhere.iam.policy import trust_policy
+from roles_anywhere.plan.mocks import ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, DeterministicAwsMocks
+from roles_anywhere.plan.run import mocked_runtime
+from roles_anywhere.stack.spec import Spec, load_spec
 
 from .certs import NOW
 from .conftest import base_values

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roles_anywhere import field_rules
+from roles_anywhere.config import field_rules
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roles_anywhere.iam_conditions import PolicyError, condition_holds, glob_match, lookup, parse_operator
+from roles_anywhere.iam.conditions import PolicyError, condition_holds, glob_match, lookup, parse_operator
 
 URI = "spiffe://example.teleport.sh/svc/api"
 ANCHOR = "arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/5812f67a-aa0f-512d-83ed-9b12f04ca693"

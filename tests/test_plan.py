@@ -11,8 +11,8 @@ import pytest
 
 from roles_anywhere import PROJECT
 from roles_anywhere.errors import ConfigError
-from roles_anywhere.mocks import PROFILE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, TRUST_ANCHOR
-from roles_anywhere.plan import PLACEHOLDER_ACCOUNT_ID, Plan, plan_stack_file
+from roles_anywhere.plan.mocks import PROFILE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, TRUST_ANCHOR
+from roles_anywhere.plan.run import PLACEHOLDER_ACCOUNT_ID, Plan, plan_stack_file
 
 from .conftest import CA, ROOT, stack_config, write_stack
 

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from roles_anywhere.quoting import (
+from roles_anywhere.render.quoting import (
     Quoted,
     RenderError,
     comment,

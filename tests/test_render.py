@@ -15,12 +15,12 @@ import pytest
 import yaml
 
 from roles_anywhere import PROJECT
-from roles_anywhere.deployment import Deployment, load_deployment
+from roles_anywhere.config.stack_file import read_stack_file
 from roles_anywhere.errors import ConfigError
-from roles_anywhere.plan import Plan, plan_stack_file
-from roles_anywhere.quoting import RenderError
-from roles_anywhere.render import _environment, render_artifacts
-from roles_anywhere.stack_file import read_stack_file
+from roles_anywhere.plan.run import Plan, plan_stack_file
+from roles_anywhere.render.artifacts import _environment, render_artifacts
+from roles_anywhere.render.quoting import RenderError
+from roles_anywhere.stack.deployment import Deployment, load_deployment
 
 from .conftest import ROOT, write_stack
 from .teleport_schemas import spec_errors, spec_validator
@@ -70,7 +70,7 @@ def rendered(plan: Plan) -> tuple[Deployment, dict[str, str]]:
 def test_golden_files(plans: dict[str, Plan], variant: str) -> None:
     _, files = rendered(plans[variant])
     # apply.py is this package's teleport_apply.py verbatim (checked below), not a rendering: no copy here.
-    assert files.pop("teleport/apply.py") == (ROOT / "roles_anywhere" / "teleport_apply.py").read_text()
+    assert files.pop("teleport/apply.py") == (ROOT / "roles_anywhere" / "teleport" / "apply.py").read_text()
     folder = GOLDEN / variant
     if UPDATE:
         for path, text in files.items():
@@ -195,7 +195,7 @@ def test_apply_script_names_every_object_and_runs_the_shipped_program(plans: dic
     assert script.splitlines()[-1] == 'exec python3 -I -- "$(dirname -- "$0")/apply.py" "$@"'
     role = "tra.user.alice@example.com"
     assert f"#   role/{role} (role-{role}.yaml), for user alice@example.com\n" in script
-    assert files["teleport/apply.py"] == (ROOT / "roles_anywhere" / "teleport_apply.py").read_text()
+    assert files["teleport/apply.py"] == (ROOT / "roles_anywhere" / "teleport" / "apply.py").read_text()
     plan = json.loads(files["teleport/objects.json"])
     for ref, file in plan["files"].items():
         kind, name = ref.split("/", 1)

@@ -14,13 +14,14 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from roles_anywhere import PROJECT, field_rules
+from roles_anywhere import PROJECT
 from roles_anywhere.cli import main
-from roles_anywhere.deployment import load_deployment
+from roles_anywhere.config import field_rules
+from roles_anywhere.config.stack_file import read_stack_file
 from roles_anywhere.errors import ConfigError, RolesAnywhereError
-from roles_anywhere.plan import plan_stack_file, run_program
-from roles_anywhere.render import render_artifacts
-from roles_anywhere.stack_file import read_stack_file
+from roles_anywhere.plan.run import plan_stack_file, run_program
+from roles_anywhere.render.artifacts import render_artifacts
+from roles_anywhere.stack.deployment import load_deployment
 
 from .conftest import ROOT, stack_config, with_dotted, write_stack
 

@@ -20,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from roles_anywhere.cli import main
-from roles_anywhere.plan import Plan, plan_stack_file
+from roles_anywhere.plan.run import Plan, plan_stack_file
 
 from .bundle_server import BundleServer, bundle_json, jwt_key, running_server
 from .certs import NOW, make_ca

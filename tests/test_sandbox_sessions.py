@@ -22,8 +22,8 @@ from iam_rolesanywhere_session import IAMRolesAnywhereSession
 from iam_rolesanywhere_session.exceptions import CredentialsRetrievalError
 
 from roles_anywhere.cli import main
+from roles_anywhere.credentials.x509_sigv4 import sign_request
 from roles_anywhere.sandbox.server import Sandbox
-from roles_anywhere.x509_sigv4 import sign_request
 
 from .certs import Issued, make_intermediate, make_key
 from .sandbox_helpers import World, fresh_ca, fresh_svid, make_world

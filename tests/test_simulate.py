@@ -13,10 +13,10 @@ from cryptography import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roles_anywhere.deployment import Deployment, load_deployment
 from roles_anywhere.errors import ConfigError
-from roles_anywhere.simulate import Verdict, certificate_findings, simulate
-from roles_anywhere.simulate_inputs import role_targets
+from roles_anywhere.simulate.evaluate import Verdict, certificate_findings, simulate
+from roles_anywhere.simulate.inputs import role_targets
+from roles_anywhere.stack.deployment import Deployment, load_deployment
 
 from .certs import NOW, Issued, make_ca, make_intermediate, make_svid
 
@@ -296,7 +296,7 @@ def test_repeated_rdns_are_joined_and_the_first_directory_name_is_mapped() -> No
     from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
     from cryptography.x509.oid import NameOID  # noqa: PLC0415
 
-    from roles_anywhere.principal_tags import map_principal_tags  # noqa: PLC0415
+    from roles_anywhere.simulate.principal_tags import map_principal_tags  # noqa: PLC0415
 
     from .certs import make_key  # noqa: PLC0415
 

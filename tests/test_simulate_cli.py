@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from roles_anywhere.cli import main
-from roles_anywhere.plan import plan_stack_file
+from roles_anywhere.plan.run import plan_stack_file
 
 from .certs import Issued, make_ca, make_intermediate, make_svid
 from .conftest import CA, stack_config, write_stack

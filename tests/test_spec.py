@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from roles_anywhere.errors import ConfigError
-from roles_anywhere.spec import decode_config_values, load_spec
+from roles_anywhere.stack.spec import decode_config_values, load_spec
 
 from .certs import NOW
 from .conftest import CA, base_values, with_dotted

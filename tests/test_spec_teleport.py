@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from roles_anywhere.errors import ConfigError
-from roles_anywhere.spec import Bot, load_spec
+from roles_anywhere.stack.spec import Bot, load_spec
 
 from .certs import NOW
 from .conftest import base_values

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roles_anywhere.errors import SpiffeIdError
-from roles_anywhere.spiffe import (
+from roles_anywhere.config.spiffe import (
     ERR_BAD_PATH_SEGMENT_CHAR,
     ERR_BAD_TRUST_DOMAIN_CHAR,
     ERR_DOT_SEGMENT,
@@ -24,6 +23,7 @@ from roles_anywhere.spiffe import (
     validate_path,
     validate_trust_domain,
 )
+from roles_anywhere.errors import SpiffeIdError
 
 TD_CHARS = string.ascii_lowercase + string.digits + ".-_"
 PATH_CHARS = string.ascii_letters + string.digits + ".-_"

@@ -20,11 +20,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roles_anywhere.artifact_writer import OutputFolderError
 from roles_anywhere.cli import main
-from roles_anywhere.deployment import load_deployment
-from roles_anywhere.plan import plan_stack_file
-from roles_anywhere.render import render_artifacts
+from roles_anywhere.output.artifact_writer import OutputFolderError
+from roles_anywhere.plan.run import plan_stack_file
+from roles_anywhere.render.artifacts import render_artifacts
+from roles_anywhere.stack.deployment import load_deployment
 
 from .conftest import stack_config, write_stack
 from .teleport_cluster import FakeCluster, deployment_of, render_to, stack_outputs
@@ -623,7 +623,7 @@ def test_a_retired_role_nobody_holds_is_deleted(tmp_path: Path) -> None:
 
 
 def test_user_names_no_file_can_tell_apart_are_refused(tmp_path: Path) -> None:
-    from roles_anywhere.quoting import RenderError  # noqa: PLC0415
+    from roles_anywhere.render.quoting import RenderError  # noqa: PLC0415
 
     workloads = {"orders": {"path": "/svc/orders", "users": ["Alice", "alice"]}}
     with pytest.raises(RenderError, match="would be the same file"):
@@ -678,7 +678,7 @@ def test_every_way_another_object_could_issue_our_id_is_refused(
 )
 def test_pieces_match_equals_a_glob_regex(pieces: list[str], path: str) -> None:
     """The linear matcher apply.py uses agrees with a plain regular expression where gaps are `.*`."""
-    from roles_anywhere.teleport_apply import pieces_match  # noqa: PLC0415
+    from roles_anywhere.teleport.apply import pieces_match  # noqa: PLC0415
 
     reference = re.fullmatch(".*".join(re.escape(p) for p in pieces), path, flags=re.DOTALL)
     assert pieces_match(pieces, path) == (reference is not None)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from roles_anywhere.iam_conditions import PolicyError
-from roles_anywhere.policy import trust_policy
-from roles_anywhere.simulate import request_context
-from roles_anywhere.trust_evaluation import evaluate_trust_policy
+from roles_anywhere.iam.conditions import PolicyError
+from roles_anywhere.iam.policy import trust_policy
+from roles_anywhere.iam.trust_evaluation import evaluate_trust_policy
+from roles_anywhere.simulate.evaluate import request_context
 
 URI = "spiffe://example.teleport.sh/svc/api"
 ANCHOR = "arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/5812f67a-aa0f-512d-83ed-9b12f04ca693"

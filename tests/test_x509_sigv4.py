@@ -13,7 +13,7 @@ from botocore.credentials import Credentials
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roles_anywhere.x509_sigv4 import (
+from roles_anywhere.credentials.x509_sigv4 import (
     SignatureError,
     canonical_request,
     parse_authorization,

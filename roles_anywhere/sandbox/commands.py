@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import PROJECT
+from roles_anywhere import PROJECT
+
 from ..errors import ConfigError, RolesAnywhereError, read_user_file
 
 DEFAULT_ENDPOINTS_FILE = Path("out/sandbox/endpoints.json")
@@ -147,10 +148,10 @@ def with_sandbox_clients(config: dict[str, str], endpoints: dict[str, Any]) -> d
 
 def run_deploy(args: argparse.Namespace) -> int:
     """Create the stack's resources in the sandbox, then write outputs.json and the rendered files."""
-    from ..artifact_writer import write_artifacts  # noqa: PLC0415
-    from ..deployment import load_deployment, read_outputs_file  # noqa: PLC0415
-    from ..render import render_into_folder  # noqa: PLC0415
-    from ..stack_file import read_stack_file  # noqa: PLC0415
+    from roles_anywhere.config.stack_file import read_stack_file  # noqa: PLC0415
+    from roles_anywhere.output.artifact_writer import write_artifacts  # noqa: PLC0415
+    from roles_anywhere.render.artifacts import render_into_folder  # noqa: PLC0415
+    from roles_anywhere.stack.deployment import load_deployment, read_outputs_file  # noqa: PLC0415
 
     require_sandbox_extra("sandbox-deploy")
     from .deploy import deploy_stack  # noqa: PLC0415
@@ -178,7 +179,7 @@ def run_deploy(args: argparse.Namespace) -> int:
 
 def run_credential_process(args: argparse.Namespace) -> int:
     """Print Version 1 credentials; a refusal is one line on stderr and exit 1."""
-    from ..credential_process import (  # noqa: PLC0415
+    from roles_anywhere.credentials.credential_process import (  # noqa: PLC0415
         SessionRefusedError,
         build_request,
         create_session,

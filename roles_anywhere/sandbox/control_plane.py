@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..bundle import parse_pem_bundle
+from roles_anywhere.bundle.ca_bundle import parse_pem_bundle
+
 from ..errors import BundleError
 from .api_model import ApiError
 from .state import SandboxState, timestamp

@@ -25,11 +25,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .. import PROJECT
-from ..artifact_writer import write_artifacts
-from ..deployment import load_deployment
-from ..render import render_artifacts
-from ..stack_file import read_stack_file
+from roles_anywhere import PROJECT
+from roles_anywhere.config.stack_file import read_stack_file
+from roles_anywhere.output.artifact_writer import write_artifacts
+from roles_anywhere.render.artifacts import render_artifacts
+from roles_anywhere.stack.deployment import load_deployment
+
 from .certificates import certificate_pem, issue, key_pem, key_usage
 from .commands import with_sandbox_clients
 from .deploy import deploy_stack

@@ -17,8 +17,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import RolesAnywhereError
-from ..mocks import (
+from roles_anywhere.config.stack_file import StackFile
+from roles_anywhere.plan.mocks import (
     PROFILE,
     ROLE,
     ROLE_POLICY,
@@ -26,9 +26,10 @@ from ..mocks import (
     TRUST_ANCHOR,
     DeterministicAwsMocks,
 )
-from ..plan import Plan, run_program
-from ..spec import load_spec
-from ..stack_file import StackFile
+from roles_anywhere.plan.run import Plan, run_program
+from roles_anywhere.stack.spec import load_spec
+
+from ..errors import RolesAnywhereError
 from .server import DUMMY_CREDENTIALS
 
 

@@ -23,12 +23,19 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ..bundle import parse_pem_bundle
-from ..deployment import ROLE_ARN
+from roles_anywhere.bundle.ca_bundle import parse_pem_bundle
+from roles_anywhere.credentials.x509_sigv4 import (
+    AMZ_DATE_FORMAT,
+    SERVICE,
+    SignatureError,
+    parse_authorization,
+    verify_signature,
+)
+from roles_anywhere.simulate.evaluate import AWS_ERRORS, RoleTarget, certificate_findings, simulate
+from roles_anywhere.stack.deployment import ROLE_ARN
+from roles_anywhere.stack.spec import IAM_DEFAULT_MAX_SESSION
+
 from ..errors import BundleError
-from ..simulate import AWS_ERRORS, RoleTarget, certificate_findings, simulate
-from ..spec import IAM_DEFAULT_MAX_SESSION
-from ..x509_sigv4 import AMZ_DATE_FORMAT, SERVICE, SignatureError, parse_authorization, verify_signature
 from .api_model import ApiError
 from .state import SandboxState
 

@@ -1,0 +1,132 @@
+"""Read a ``Pulumi.<stack>.yaml`` the way the Pulumi CLI hands it to a program.
+
+The CLI passes every config value as text, objects as JSON. We do the same, so the program sees
+identical input whether it runs under ``pulumi up`` or under ``roles-anywhere plan``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from roles_anywhere import PROJECT
+from roles_anywhere.errors import ConfigError, read_user_file
+
+_STACK_FILE = re.compile(r"Pulumi\.(?P<stack>[^/]+)\.ya?ml")
+_PROJECT_SEARCH_DEPTH = 4  # the stack file's folder and three above (stackConfigDir is usually one down)
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
+
+
+@dataclass(frozen=True)
+class StackFile:
+    """A parsed stack config file: its stack name and every config value as Pulumi would pass it."""
+
+    path: Path
+    stack: str
+    config: dict[str, str]
+
+    def project_values(self) -> dict[str, str]:
+        """This project's keys without the namespace (``cluster``, ``workloads``, …)."""
+        return project_values(self.config)
+
+    def aws_region(self) -> str:
+        """``aws:region``, required offline because every Roles Anywhere ARN names its region."""
+        region = self.config.get("aws:region")
+        if region is None:
+            raise ConfigError("aws:region", "is required (pulumi config set aws:region eu-west-1)")
+        if not _REGION.fullmatch(region):
+            raise ConfigError("aws:region", f"{region!r} is not an AWS region name (e.g. eu-west-1)")
+        return region
+
+
+def project_values(config: Mapping[str, str]) -> dict[str, str]:
+    """The ``teleport-roles-anywhere:`` keys without their namespace.
+
+    Keys under another namespace are invisible to the program; when ``cluster`` is missing here but
+    present there (the project was renamed in Pulumi.yaml, or keys were copied from another project),
+    say so instead of a bare "is required".
+    """
+    prefix = f"{PROJECT}:"
+    values = {key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)}
+    if "cluster" not in values:
+        foreign = sorted(key for key in config if key.endswith(":cluster") and not key.startswith(prefix))
+        if foreign:
+            raise ConfigError(
+                "cluster",
+                f"is required under '{prefix}'; the config has {foreign[0]!r}, in another namespace. "
+                f"This program reads only '{prefix}' keys: keep 'name: {PROJECT}' in Pulumi.yaml "
+                "or rename the keys",
+            )
+    return values
+
+
+def project_config(stack_path: Path) -> dict[str, str]:
+    """Project-level config from the nearest ``Pulumi.yaml`` above the stack file, as Pulumi passes it.
+
+    Pulumi uses these as defaults for every stack: a plain value, ``{value: …}``, or a schema's
+    ``default``; a key without a namespace belongs to the project named there.
+    """
+    for folder in [stack_path.resolve().parent, *stack_path.resolve().parent.parents][:_PROJECT_SEARCH_DEPTH]:
+        project_file = folder / "Pulumi.yaml"
+        if project_file.is_file():
+            break
+    else:
+        return {}
+    document = _yaml_document(project_file)
+    if not isinstance(document, dict):
+        raise ConfigError(str(project_file), "not a Pulumi project file")
+    name, entries = document.get("name"), document.get("config") or {}
+    if not isinstance(entries, dict):
+        raise ConfigError(f"{project_file}: config", "must be a mapping of keys to values")
+    values: dict[str, str] = {}
+    for key, entry in entries.items():
+        full = str(key) if ":" in str(key) else f"{name}:{key}"
+        if isinstance(entry, dict) and "value" in entry:
+            values[full] = _as_pulumi_text(full, entry["value"])
+        elif isinstance(entry, dict):
+            if "default" in entry:  # a schema ({type, default, …}); without a default it sets nothing
+                values[full] = _as_pulumi_text(full, entry["default"])
+        else:
+            values[full] = _as_pulumi_text(full, entry)
+    return values
+
+
+def _yaml_document(path: Path) -> Any:
+    try:
+        return yaml.safe_load(read_user_file(path))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "syntax error"
+        raise ConfigError(str(path), f"not valid YAML{where}: {problem}") from None
+
+
+def read_stack_file(path: Path) -> StackFile:
+    """Parse ``path`` over the project-level config of its ``Pulumi.yaml``; errors name the file."""
+    document = _yaml_document(path)
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise ConfigError(str(path), "not a Pulumi stack config: expected a top-level 'config:' mapping")
+    match = _STACK_FILE.fullmatch(path.name)
+    stack = match.group("stack") if match else path.stem
+    stack_config = {str(key): _as_pulumi_text(str(key), value) for key, value in document["config"].items()}
+    for key in stack_config:
+        if ":" not in key:
+            raise ConfigError(key, f"config keys must be namespaced, e.g. {PROJECT}:{key}")
+    config = {**project_config(path), **stack_config}  # the stack's values win, as in Pulumi
+    return StackFile(path=path, stack=stack, config=config)
+
+
+def _as_pulumi_text(key: str, value: Any) -> str:
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        raise ConfigError(key, "is an encrypted (secure) value; plan runs offline and cannot decrypt it")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)

@@ -1,0 +1,224 @@
+"""``roles-anywhere credential-process``: the AWS CLI's ``credential_process``, in Python.
+
+Flag-compatible with ``aws_signing_helper credential-process`` for the flags Teleport workloads use,
+for hosts where the Go binary does not run (musl/Alpine, old glibc). It reads the SVID files on
+every call (tbot rotates them in place), signs CreateSession with the SVID's key (``x509_sigv4``)
+and prints the ``Version: 1`` JSON the AWS SDKs read. Credentials are printed only on stdout.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from roles_anywhere.credentials.x509_sigv4 import sign_request
+from roles_anywhere.errors import ConfigError
+from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
+
+DEFAULT_SESSION_SECONDS = 3_600
+REQUEST_TIMEOUT = 30.0
+
+
+class SessionRefusedError(Exception):
+    """CreateSession answered with an error: the service's code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"CreateSession refused (HTTP {status} {code}): {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """Everything one CreateSession call needs, read and checked."""
+
+    certificate: x509.Certificate
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    intermediates: tuple[x509.Certificate, ...]
+    trust_anchor_arn: str
+    profile_arn: str
+    role_arn: str
+    session_duration: int = DEFAULT_SESSION_SECONDS
+    role_session_name: str | None = None
+    region: str = ""
+    endpoint: str = ""
+
+    def body(self) -> bytes:
+        """The JSON body: duration and the three ARNs (and the session name if asked for)."""
+        document: dict[str, Any] = {
+            "durationSeconds": self.session_duration,
+            "profileArn": self.profile_arn,
+            "roleArn": self.role_arn,
+            "trustAnchorArn": self.trust_anchor_arn,
+        }
+        if self.role_session_name is not None:
+            document["roleSessionName"] = self.role_session_name
+        return json.dumps(document).encode()
+
+
+def _der_b64(certificate: x509.Certificate) -> str:
+    return base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def load_certificate_file(path: Path, option: str) -> list[x509.Certificate]:
+    """Every certificate in a PEM (or DER) file; a private key in it is refused unread."""
+    where = f"{option} {path}"
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(where, f"cannot read: {err.strerror or err}") from None
+    if b"PRIVATE KEY-----" in data:
+        raise ConfigError(where, "contains a private key; give the certificate file only")
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise ConfigError(where, "is not a PEM or DER X.509 certificate") from None
+
+
+def load_private_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """The SVID's key: PEM (PKCS#8, PKCS#1 or SEC1), unencrypted, RSA or EC. Never echoed."""
+    where = f"--private-key {path}"
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(where, f"cannot read: {err.strerror or err}") from None
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise ConfigError(where, "is encrypted; tbot and tsh write unencrypted keys") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigError(where, "is not a PEM private key") from None
+    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        raise ConfigError(where, "is neither an RSA nor an EC key")
+    return key
+
+
+def _arn(value: str, pattern: Any, option: str) -> str:
+    if not pattern.fullmatch(value):
+        raise ConfigError(option, f"{value!r} is not a valid ARN for this option")
+    return value
+
+
+def build_request(
+    *,
+    certificate: Path,
+    private_key: Path,
+    intermediates: Path | None,
+    trust_anchor_arn: str,
+    profile_arn: str,
+    role_arn: str,
+    session_duration: int = DEFAULT_SESSION_SECONDS,
+    role_session_name: str | None = None,
+    region: str | None = None,
+    endpoint: str | None = None,
+) -> SessionRequest:
+    """Read the files and check the flags; a mistake is a one-line ``ConfigError`` naming the flag."""
+    anchor = TRUST_ANCHOR_ARN.fullmatch(trust_anchor_arn)
+    if anchor is None:
+        raise ConfigError("--trust-anchor-arn", f"{trust_anchor_arn!r} is not a trust anchor ARN")
+    _arn(profile_arn, PROFILE_ARN, "--profile-arn")
+    _arn(role_arn, ROLE_ARN, "--role-arn")
+    if not 900 <= session_duration <= 43_200:
+        raise ConfigError("--session-duration", f"must be 900-43200 seconds, got {session_duration}")
+    leaf = load_certificate_file(certificate, "--certificate")[0]
+    key = load_private_key(private_key)
+    if leaf.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) != key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ):
+        raise ConfigError("--private-key", f"{private_key} is not the key of the certificate {certificate}")
+    chain = tuple(load_certificate_file(intermediates, "--intermediates")) if intermediates else ()
+    region = region or anchor["region"]
+    suffix = "amazonaws.com.cn" if anchor["partition"] == "aws-cn" else "amazonaws.com"
+    endpoint = (endpoint or f"https://rolesanywhere.{region}.{suffix}").rstrip("/")
+    if "://" not in endpoint:
+        endpoint = f"https://{endpoint}"
+    if not endpoint.startswith("https://"):
+        raise ConfigError("--endpoint", f"{endpoint!r} must be an https:// URL")
+    return SessionRequest(
+        certificate=leaf,
+        key=key,
+        intermediates=chain,
+        trust_anchor_arn=trust_anchor_arn,
+        profile_arn=profile_arn,
+        role_arn=role_arn,
+        session_duration=session_duration,
+        role_session_name=role_session_name,
+        region=region,
+        endpoint=endpoint,
+    )
+
+
+def tls_verification(no_verify_ssl: bool, ca_bundle: Path | None) -> ssl.SSLContext | bool:
+    """``False`` for ``--no-verify-ssl``, only ``--ca-bundle``'s CAs, or the system store."""
+    if no_verify_ssl:
+        return False
+    if ca_bundle is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=str(ca_bundle))
+    except (OSError, ssl.SSLError):
+        raise ConfigError(
+            f"--ca-bundle {ca_bundle}", "is not a readable PEM file of CA certificates"
+        ) from None
+
+
+def create_session(request: SessionRequest, *, verify: ssl.SSLContext | bool) -> dict[str, Any]:
+    """POST /sessions, signed; return the first credential set, or raise ``SessionRefusedError``."""
+    url = f"{request.endpoint}/sessions"
+    body = request.body()
+    headers = {"Content-Type": "application/json", "X-Amz-X509": _der_b64(request.certificate)}
+    if request.intermediates:
+        headers["X-Amz-X509-Chain"] = ",".join(_der_b64(c) for c in request.intermediates)
+    signed = sign_request(
+        method="POST",
+        url=url,
+        headers=headers,
+        body=body,
+        certificate=request.certificate,
+        key=request.key,
+        region=request.region,
+    )
+    try:
+        response = httpx.post(url, content=body, headers=signed, verify=verify, timeout=REQUEST_TIMEOUT)
+    except httpx.HTTPError as err:
+        raise ConfigError("--endpoint", f"cannot reach {url}: {err}") from None
+    if response.status_code >= 300:
+        try:
+            document = response.json()
+            message = str(document.get("message") or document.get("Message") or response.text)
+        except (ValueError, AttributeError):
+            message = response.text.strip() or "(empty answer)"
+        code = response.headers.get("x-amzn-errortype", "").split(":")[0] or "UnknownError"
+        raise SessionRefusedError(response.status_code, code, message)
+    try:
+        return dict(response.json()["credentialSet"][0]["credentials"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise SessionRefusedError(
+            response.status_code, "InvalidResponse", "no credentialSet in the answer"
+        ) from None
+
+
+def credential_process_json(credentials: dict[str, Any]) -> str:
+    """The ``Version: 1`` document the AWS SDKs' credential_process provider reads."""
+    return json.dumps(
+        {
+            "Version": 1,
+            "AccessKeyId": credentials["accessKeyId"],
+            "SecretAccessKey": credentials["secretAccessKey"],
+            "SessionToken": credentials["sessionToken"],
+            "Expiration": credentials["expiration"],
+        }
+    )

@@ -1,0 +1,1 @@
+"""IAM: ARN shapes, trust policy documents, and an evaluator of their conditions."""

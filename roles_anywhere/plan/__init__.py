@@ -1,0 +1,1 @@
+"""The offline plan: the Pulumi program under deterministic mocks, and its report."""

@@ -1,0 +1,85 @@
+"""A plan as a reviewer reads it: the resource tree, each role's trust policy, the stack outputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from roles_anywhere.plan.mocks import PROFILE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, TRUST_ANCHOR
+from roles_anywhere.plan.run import Plan, PlannedResource
+from roles_anywhere.stack.outputs import ARTIFACTS
+from roles_anywhere.teleport.access import access_lines
+
+
+def format_plan(plan: Plan) -> str:
+    """The human form of ``plan --json``: same facts, as an indented tree."""
+    lines = [
+        f"Plan for stack {plan.stack!r}: account {plan.account_id}, region {plan.region} "
+        f"({len(plan.resources)} AWS resources; ARNs as the offline mocks predict them)",
+        "",
+    ]
+    lines.extend(_tree(plan, None, ""))
+    lines += ["", *access_lines(plan.access, legacy=plan.legacy)]
+    outputs = {key: value for key, value in plan.outputs.items() if key != ARTIFACTS}
+    lines += ["", "Stack outputs:"]
+    lines += ["  " + line for line in yaml.safe_dump(outputs, sort_keys=False, width=200).splitlines()]
+    artifacts = plan.outputs.get(ARTIFACTS) or {}
+    lines += ["", f"Rendered files ({len(artifacts)}; `pulumi up` writes them, `roles-anywhere render` too):"]
+    lines += [f"  {path}" for path in artifacts]
+    return "\n".join(lines) + "\n"
+
+
+def _tree(plan: Plan, parent: str | None, indent: str) -> Iterable[str]:
+    children = plan.children(parent)
+    for index, child in enumerate(children):
+        last = index == len(children) - 1
+        branch, continuation = ("└── ", "    ") if last else ("├── ", "│   ")
+        if parent is None:
+            branch, continuation = "", ""
+        flag = "  [protected]" if child.protect else ""
+        yield f"{indent}{branch}{child.type}  {child.name}{flag}"
+        detail_indent = indent + continuation + ("│     " if plan.children(child.urn) else "      ")
+        for detail in _details(child):
+            yield detail_indent + detail
+        yield from _tree(plan, child.urn, indent + continuation)
+
+
+def _details(resource: PlannedResource) -> list[str]:
+    inputs, outputs = resource.inputs, resource.outputs
+    if resource.type == TRUST_ANCHOR:
+        pem = inputs.get("source", {}).get("sourceData", {}).get("x509CertificateData", "")
+        notifications = ", ".join(
+            f"{n.get('event')} {n.get('threshold')} days" for n in inputs.get("notificationSettings", [])
+        )
+        return [
+            f"arn: {outputs.get('arn')}",
+            f"name: {inputs.get('name')}  enabled: {inputs.get('enabled')}",
+            f"bundle: {pem.count('BEGIN CERTIFICATE')} CA certificate(s), {len(pem)} characters",
+            f"notifications: {notifications}",
+        ]
+    if resource.type == ROLE:
+        return [
+            f"arn: {outputs.get('arn')}",
+            f"maxSessionDuration: {inputs.get('maxSessionDuration')} s",
+            "trust policy:",
+            *_json_lines(inputs.get("assumeRolePolicy", "{}")),
+        ]
+    if resource.type == ROLE_POLICY_ATTACHMENT:
+        return [f"policy: {inputs.get('policyArn')}"]
+    if resource.type == ROLE_POLICY:
+        return [f"name: {inputs.get('name')}", "policy:", *_json_lines(inputs.get("policy", "{}"))]
+    if resource.type == PROFILE:
+        return [
+            f"arn: {outputs.get('arn')}",
+            f"roles: {', '.join(inputs.get('roleArns', []))}  duration: {inputs.get('durationSeconds')} s  "
+            f"enabled: {inputs.get('enabled')}",
+        ]
+    return []
+
+
+def _json_lines(text: str) -> list[str]:
+    document: Any = json.loads(text) if isinstance(text, str) else text
+    return ["  " + line for line in json.dumps(document, indent=2).splitlines()]

@@ -1,0 +1,345 @@
+"""Run the Pulumi program offline, under the SDK's unit-test mocks: what ``pulumi up`` would create.
+
+No Pulumi CLI, no provider plugin, no cloud account. The program is the project's own ``__main__.py``
+run exactly as the Pulumi language host runs it, with the stack file's config; the mocks return
+realistic, deterministic ARNs (see ``mocks``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import runpy
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from roles_anywhere import CONFIG_DIR_ENV, OFFLINE_PLAN_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
+from roles_anywhere.config.stack_file import read_stack_file
+from roles_anywhere.errors import RolesAnywhereError
+from roles_anywhere.plan.mocks import (
+    PROFILE,
+    ROLE,
+    ROLE_POLICY,
+    ROLE_POLICY_ATTACHMENT,
+    TRUST_ANCHOR,
+    DeterministicAwsMocks,
+)
+from roles_anywhere.stack.deployment import load_deployment
+from roles_anywhere.stack.spec import load_spec
+from roles_anywhere.teleport.access import TeleportAccess, access_json, teleport_access
+
+PLACEHOLDER_ACCOUNT_ID = "123456789012"
+_STACK_TYPE = "pulumi:pulumi:Stack"
+_ORDER = {
+    TRUST_ANCHOR_TYPE: 0,
+    WORKLOAD_TYPE: 1,
+    TRUST_ANCHOR: 0,
+    ROLE: 1,
+    ROLE_POLICY_ATTACHMENT: 2,
+    ROLE_POLICY: 3,
+    PROFILE: 4,
+}
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource the program registered, with its engine-side inputs and mocked outputs."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    protect: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan JSON contract: type, name, inputs, outputs (plus parent and protect)."""
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "protect": self.protect,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything ``pulumi up`` would create, in a stable order, and the stack outputs."""
+
+    stack: str
+    region: str
+    account_id: str
+    resources: tuple[PlannedResource, ...]
+    components: tuple[PlannedResource, ...]
+    outputs: dict[str, Any]
+    warnings: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"resources": [...], "outputs": {...}}`` as documented in DESIGN.md."""
+        return {
+            "stack": self.stack,
+            "region": self.region,
+            "accountId": self.account_id,
+            "resources": [r.to_json() for r in self.resources],
+            "components": [{"type": c.type, "name": c.name, "parent": c.parent} for c in self.components],
+            "outputs": self.outputs,
+            "access": access_json(self.access, legacy=self.legacy),
+        }
+
+    @cached_property
+    def access(self) -> TeleportAccess:
+        """Who can obtain which SVID and AWS role, from the planned stack outputs."""
+        return teleport_access(load_deployment(self.outputs, source=f"plan of stack {self.stack}"))
+
+    @property
+    def legacy(self) -> bool:
+        """Whether Teleport issues through legacy role rules instead of WorkloadIdentity resources."""
+        return bool(self.outputs.get("teleport", {}).get("mode") == "legacy")
+
+    def children(self, parent: str | None) -> list[PlannedResource]:
+        """Resources and components directly under ``parent`` (a URN), in display order."""
+        return self._children_by_parent.get(parent, [])
+
+    @cached_property
+    def _children_by_parent(self) -> dict[str | None, list[PlannedResource]]:
+        index: dict[str | None, list[PlannedResource]] = {}
+        for resource in _tree_order([*self.components, *self.resources]):
+            index.setdefault(resource.parent, []).append(resource)
+        return index
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, also remembering parent and protect, which mocks are not told.
+
+    It also remembers the event loops the SDK creates in its worker threads, so the run can close
+    them; left open, each one prints an "Exception ignored" traceback when the interpreter exits.
+    """
+
+    def __init__(self, mocks: DeterministicAwsMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[tuple[str, Any]] = []
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self.registrations.append((response.urn, request))
+        self._remember_loop()
+        return response
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().Invoke(request)  # type: ignore[no-untyped-call]
+        self._remember_loop()
+        return response
+
+    def _remember_loop(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.thread_loops.add(asyncio.get_event_loop())
+
+    def close_thread_loops(self) -> None:
+        for loop in self.thread_loops:
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def plan_stack_file(path: Path) -> Plan:
+    """Validate ``Pulumi.<stack>.yaml`` and run the program against it under the mocks."""
+    stack_file = read_stack_file(path)
+    region = stack_file.aws_region()
+    spec = load_spec(stack_file.project_values(), base_dir=path.parent, stack=stack_file.stack)
+    return run_program(
+        config=stack_file.config,
+        stack=stack_file.stack,
+        region=region,
+        account_id=spec.account_id or PLACEHOLDER_ACCOUNT_ID,
+        config_dir=path.parent,
+    )
+
+
+def run_program(
+    *,
+    config: dict[str, str],
+    stack: str,
+    region: str,
+    account_id: str,
+    config_dir: Path,
+    program: Path | None = None,
+    write_artifacts: bool = False,
+    mocks: DeterministicAwsMocks | None = None,
+) -> Plan:
+    """Run the program (``program``, a file, or the packaged one) with ``config``; return what it registered.
+
+    The program writes its rendered files only with ``write_artifacts`` (as under `pulumi up`);
+    a plan is otherwise free of side effects.
+    """
+    mocks = mocks or DeterministicAwsMocks(region=region, account_id=account_id)
+    monitor = _RecordingMonitor(mocks)
+    collector = _WarningCollector()
+    logger = logging.getLogger(f"{PROJECT}.plan.{id(collector)}")
+    logger.propagate = False
+    logger.addHandler(collector)
+    outputs: dict[str, Any] = {}
+
+    async def body() -> None:
+        if program is None:
+            from roles_anywhere.components.program import run  # noqa: PLC0415 - imports the Pulumi SDK's resources
+
+            run()
+        else:
+            runpy.run_path(str(program), run_name="__main__")
+        root = pulumi_settings.get_root_resource()
+        resolved = await pulumi.Output.from_input(getattr(root, "outputs", {})).future()
+        outputs.update(resolved or {})
+
+    with (
+        _program_environment(program.parent if program else None, config_dir, offline=not write_artifacts),
+        mocked_runtime(mocks, stack=stack, monitor=monitor, logger=logger),
+    ):
+        pulumi.runtime.set_all_config(dict(config))
+        try:
+            _sync_await(run_pulumi_func(body))
+        except pulumi.RunError as err:
+            if isinstance(err.__cause__, RolesAnywhereError):
+                raise err.__cause__ from None
+            raise
+        finally:
+            logger.removeHandler(collector)
+    ordered = _planned_resources(monitor, mocks)
+    return Plan(
+        stack=stack,
+        region=region,
+        account_id=account_id,
+        resources=tuple(r for r in ordered if r.custom),
+        components=tuple(r for r in ordered if not r.custom),
+        outputs=outputs,
+        warnings=tuple(collector.messages),
+    )
+
+
+@contextlib.contextmanager
+def mocked_runtime(
+    mocks: DeterministicAwsMocks,
+    *,
+    stack: str,
+    monitor: _RecordingMonitor | None = None,
+    logger: logging.Logger | None = None,
+) -> Iterator[_RecordingMonitor]:
+    """Point the Pulumi SDK at ``mocks`` with a fresh event loop and root stack; clean up after.
+
+    Each run gets its own loop (made before ``set_mocks``, whose root stack binds to it), so runs in
+    one process do not share state, and every loop the SDK opened is closed at the end.
+    """
+    monitor = monitor or _RecordingMonitor(mocks)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+    )
+    try:
+        yield monitor
+    finally:
+        monitor.close_thread_loops()
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+@contextlib.contextmanager
+def _program_environment(program_dir: Path | None, config_dir: Path, *, offline: bool) -> Iterator[None]:
+    """Make a program file's folder importable; tell it where relative paths start and whether to write."""
+    settings = {CONFIG_DIR_ENV: str(config_dir.resolve()), OFFLINE_PLAN_ENV: "1" if offline else None}
+    previous = {name: os.environ.get(name) for name in settings}
+    added = program_dir is not None and str(program_dir) not in sys.path
+    if added:
+        sys.path.insert(0, str(program_dir))
+    try:
+        _set_environment(settings)
+        yield
+    finally:
+        if added:
+            sys.path.remove(str(program_dir))
+        _set_environment(previous)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _planned_resources(monitor: _RecordingMonitor, mocks: DeterministicAwsMocks) -> list[PlannedResource]:
+    """Join what the monitor saw (parent, protect) with what the mocks saw (inputs, outputs)."""
+    registered = monitor.get_registered_resources()
+    stack_urn = next((urn for urn, req in monitor.registrations if req.type == _STACK_TYPE), None)
+    planned = []
+    for urn, request in monitor.registrations:
+        if request.type == _STACK_TYPE:
+            continue
+        state = registered[urn].state if urn in registered else {}
+        inputs = mocks.inputs.get((request.type, request.name), {})
+        computed = {k: v for k, v in state.items() if k not in inputs or k in ("arn", "name")}
+        parent = request.parent if request.parent and request.parent != stack_urn else None
+        planned.append(
+            PlannedResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent=parent,
+                custom=bool(request.custom),
+                protect=bool(request.protect),
+                inputs=inputs,
+                outputs={
+                    "arn": computed.pop("arn", None),
+                    "id": registered[urn].id,
+                    "name": computed.pop("name", None),
+                    **computed,
+                }
+                if request.custom
+                else {},
+            )
+        )
+    return _tree_order(planned)
+
+
+def _tree_order(resources: list[PlannedResource]) -> list[PlannedResource]:
+    """Depth-first, children sorted by kind then name: the same order however RPCs interleaved."""
+    by_parent: dict[str | None, list[PlannedResource]] = {}
+    for resource in resources:
+        by_parent.setdefault(resource.parent, []).append(resource)
+    ordered: list[PlannedResource] = []
+
+    def visit(parent: str | None) -> None:
+        for child in sorted(
+            by_parent.get(parent, []), key=lambda r: (_ORDER.get(r.type, 9), r.custom, r.name)
+        ):
+            ordered.append(child)
+            visit(child.urn)
+
+    visit(None)
+    return ordered

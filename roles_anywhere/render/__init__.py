@@ -1,0 +1,1 @@
+"""Rendering every artefact from a Deployment, each value quoted for its format."""

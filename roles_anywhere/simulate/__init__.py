@@ -1,0 +1,1 @@
+"""Offline Roles Anywhere: would this SVID get this role, and if not, why."""

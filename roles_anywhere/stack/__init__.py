@@ -1,0 +1,1 @@
+"""The validated stack: config -> Spec, Spec -> stack outputs, stack outputs -> Deployment."""

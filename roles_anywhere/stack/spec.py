@@ -1,0 +1,406 @@
+"""The validated, immutable Spec every other part works from — built once from the stack config.
+
+``load_spec`` is the single entry point: the Pulumi program, ``plan`` and the CLI all call it, so a
+config that plans is a config that deploys. Every failure is a ``ConfigError`` naming the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from roles_anywhere.bundle.ca_bundle import CaBundle
+from roles_anywhere.bundle.sources import load_ca_bundle
+from roles_anywhere.config import field_rules, naming, teleport_names
+from roles_anywhere.config.model import (
+    CONFIG_KEYS,
+    DEFAULT_SESSION_SECONDS,
+    OBJECT_KEYS,
+    AwsClientConfig,
+    BotConfig,
+    CaBundleConfig,
+    CredentialSource,
+    StackConfig,
+    TeleportConfig,
+    TeleportMode,
+    TrustAnchorConfig,
+    WorkloadConfig,
+)
+from roles_anywhere.config.spiffe import SpiffeId, validate_trust_domain
+from roles_anywhere.errors import ConfigError, SpiffeIdError
+from roles_anywhere.iam.policy import policy_json
+
+ROLE_POLICY_QUOTA = 10
+IAM_DEFAULT_MAX_SESSION = 3_600
+DEFAULT_SVID_ROOT = "/opt/machine-id"
+DEFAULT_BOT_STORAGE_ROOT = "/var/lib/teleport/bot"
+DEFAULT_TOKEN_FILE_ROOT = "/etc/tbot"  # noqa: S105 - a folder for token files, not a secret
+DEFAULT_ARTIFACTS_ROOT = "out"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload, resolved: full SPIFFE ID, AWS names, the policies its role carries."""
+
+    name: str
+    spiffe_id: SpiffeId
+    role_name: str
+    profile_name: str
+    managed_policy_arns: tuple[str, ...]
+    inline_policy_json: str | None
+    session_duration: int
+    svid_directory: str = ""
+    bots: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    svid_ttl: str = "1h"
+
+    @property
+    def max_session_duration(self) -> int:
+        """The role's MaxSessionDuration: at least the profile's duration, never below IAM's default."""
+        return max(IAM_DEFAULT_MAX_SESSION, self.session_duration)
+
+
+@dataclass(frozen=True)
+class TrustAnchorSettings:
+    """What the trust anchor is called and when AWS warns before certificates expire."""
+
+    name: str
+    ca_expiry_notification_days: int
+    certificate_expiry_notification_days: int
+    protect: bool
+
+
+@dataclass(frozen=True)
+class Bot:
+    """A tbot that serves some workloads: how it joins and where it keeps its own identity."""
+
+    name: str
+    join_method: str
+    token: str
+    storage_path: str
+
+
+@dataclass(frozen=True)
+class TeleportSettings:
+    """How Teleport issues SVIDs (mode), where tbot connects, and every bot a workload names."""
+
+    mode: TeleportMode = "workload-identity"
+    proxy: str = ""
+    bots: tuple[Bot, ...] = ()
+    namespace: str = ""
+
+
+@dataclass(frozen=True)
+class AwsClientSettings:
+    """How a workload turns its SVID into AWS credentials."""
+
+    signing_helper: str = "aws_signing_helper"
+    credentials: CredentialSource = "process"
+    endpoint: str | None = None
+    endpoint_ca_file: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The whole stack, validated. Workloads are sorted by name so output never depends on map order."""
+
+    cluster: str
+    bundle: CaBundle
+    trust_anchor: TrustAnchorSettings
+    workloads: tuple[Workload, ...]
+    account_id: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+    teleport: TeleportSettings = TeleportSettings()
+    aws: AwsClientSettings = AwsClientSettings()
+    artifacts_dir: str | None = None
+    bundle_origin: str = ""
+    bundle_source: str = "caBundle"
+
+    def workload(self, name: str) -> Workload:
+        """The workload called ``name``; ``KeyError`` if there is none."""
+        for workload in self.workloads:
+            if workload.name == name:
+                return workload
+        raise KeyError(name)
+
+
+def decode_config_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn config values as Pulumi hands them over (objects as JSON text) into Python values."""
+    decoded: dict[str, Any] = {}
+    for key, value in values.items():
+        decoded[key] = value
+        if key in OBJECT_KEYS and isinstance(value, str):
+            try:
+                decoded[key] = json.loads(value)
+            except json.JSONDecodeError:
+                raise ConfigError(key, f"must be a mapping; {_object_hint(key)}") from None
+    return decoded
+
+
+def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: datetime | None = None) -> Spec:
+    """Validate config values (short keys: ``cluster``, ``workloads``…) into a ``Spec``.
+
+    Relative file paths resolve against ``base_dir``, the folder of the stack config file; ``stack``
+    is the Pulumi stack's name, the Teleport namespace when neither the config nor ``namePrefix`` sets one.
+    """
+    decoded = decode_config_values(values)
+    cluster = decoded.get("cluster")
+    if isinstance(cluster, str):
+        try:
+            validate_trust_domain(cluster)
+        except SpiffeIdError as err:
+            raise ConfigError("cluster", f"not a SPIFFE trust domain: {err}") from None
+    try:
+        config = StackConfig.model_validate(decoded)
+    except ValidationError as err:
+        raise _config_error(err.errors(include_url=False, include_input=False)) from None
+    workloads = tuple(_workload(name, config.workloads[name], config) for name in sorted(config.workloads))
+    _check_distinct_svid_directories(workloads)
+    naming.check_distinct_spiffe_ids((w.name, str(w.spiffe_id)) for w in workloads)
+    namespace = _namespace(config, stack)
+    teleport = _teleport_settings(config.teleport, config.cluster, workloads, namespace)
+    _check_credential_source(config.aws, teleport)
+    loaded = load_ca_bundle(config.ca_bundle, base_dir=base_dir, now=now)
+    bundle = loaded.bundle
+    anchor = config.trust_anchor
+    return Spec(
+        cluster=config.cluster,
+        bundle=bundle,
+        trust_anchor=TrustAnchorSettings(
+            name=anchor.name or naming.default_trust_anchor_name(config.cluster),
+            ca_expiry_notification_days=anchor.ca_expiry_notification_days,
+            certificate_expiry_notification_days=anchor.certificate_expiry_notification_days,
+            protect=anchor.protect,
+        ),
+        workloads=workloads,
+        account_id=config.account_id,
+        warnings=bundle.warnings
+        + loaded.warnings
+        + tuple(_policy_count_warnings(workloads))
+        + tuple(_unissued_warnings(workloads)),
+        teleport=teleport,
+        aws=AwsClientSettings(
+            signing_helper=config.aws.signing_helper,
+            credentials=config.aws.credentials,
+            endpoint=config.aws.endpoint,
+            endpoint_ca_file=config.aws.endpoint_ca_file,
+            endpoint_url=config.aws.endpoint_url,
+        ),
+        artifacts_dir=config.artifacts_dir,
+        bundle_origin=loaded.origin,
+        bundle_source=loaded.key,
+    )
+
+
+def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload:
+    key = naming.key_path("workloads", name)
+    if not naming.WORKLOAD_NAME.fullmatch(name):
+        raise ConfigError(key, f"invalid workload name {name!r}: use {naming.WORKLOAD_NAME_RULE}")
+    role_name = f"{stack.name_prefix}{name}"
+    if len(role_name) > naming.MAX_ROLE_NAME:
+        raise ConfigError(
+            key,
+            f"name prefix plus workload name is {len(role_name)} characters; IAM role names allow "
+            f"at most {naming.MAX_ROLE_NAME}",
+        )
+    try:
+        spiffe_id = SpiffeId.for_workload(config.spiffe_id, stack.cluster)
+    except SpiffeIdError as err:
+        raise ConfigError(naming.key_path("workloads", name, "spiffeId"), str(err)) from None
+    inline = config.inline_policy
+    return Workload(
+        name=name,
+        spiffe_id=spiffe_id,
+        role_name=role_name,
+        profile_name=role_name,
+        managed_policy_arns=tuple(config.managed_policy_arns),
+        inline_policy_json=None if inline is None else policy_json(inline.model_dump(exclude_unset=True)),
+        session_duration=config.session_duration,
+        svid_directory=config.svid_directory or f"{DEFAULT_SVID_ROOT}/{name}",
+        bots=tuple(config.bots),
+        users=tuple(config.users),
+        svid_ttl=config.svid_ttl,
+    )
+
+
+def _check_distinct_svid_directories(workloads: Iterable[Workload]) -> None:
+    """Two workloads writing SVIDs to one folder would overwrite each other's key and certificate."""
+    owners: dict[str, str] = {}
+    for workload in workloads:
+        other = owners.setdefault(workload.svid_directory, workload.name)
+        if other != workload.name:
+            raise ConfigError(
+                naming.key_path("workloads", workload.name, "svidDirectory"),
+                f"{workload.svid_directory!r} is already the SVID folder of workload {other!r}; "
+                "each workload needs its own (the files would overwrite each other)",
+            )
+
+
+def _namespace(config: StackConfig, stack: str) -> str:
+    """``teleport.namespace``, else ``namePrefix`` without its trailing separator, else the stack name."""
+    if config.teleport.namespace is not None:
+        return config.teleport.namespace
+    derived = config.name_prefix.rstrip("-_")
+    origin = f"namePrefix {config.name_prefix!r}" if derived else f"the stack name {stack!r}"
+    try:
+        return field_rules.teleport_namespace(derived or stack)
+    except ValueError as err:
+        raise ConfigError(
+            "teleport.namespace", f"is not set, and {origin} gives no valid one ({err}); set it"
+        ) from None
+
+
+def _teleport_settings(
+    config: TeleportConfig, cluster: str, workloads: Iterable[Workload], namespace: str
+) -> TeleportSettings:
+    """Resolve bots: every bot a workload names, with its join settings or the defaults."""
+    workloads = tuple(workloads)
+    for workload in workloads:
+        try:
+            teleport_names.check_principals(namespace, workload.bots, workload.users)
+        except teleport_names.PrincipalError as err:
+            raise ConfigError(naming.key_path("workloads", workload.name, err.key), str(err)) from None
+    named = sorted({bot for workload in workloads for bot in workload.bots})
+    for name in config.bots:
+        if name not in named:
+            raise ConfigError(
+                naming.key_path("teleport", "bots", name),
+                f"no workload lists bot {name!r} in its bots{_close_match(name, named)}",
+            )
+    seen: dict[str, str] = {}
+    for name in named:
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise ConfigError(
+                "teleport.bots",
+                f"bots {other!r} and {name!r} differ only in case; their tbot/<bot>.yaml files would "
+                "collide on case-insensitive file systems",
+            )
+    return TeleportSettings(
+        mode=config.mode,
+        namespace=namespace,
+        proxy=config.proxy or f"{cluster}:443",
+        bots=tuple(_bot(name, config.bots.get(name, BotConfig())) for name in named),
+    )
+
+
+def _bot(name: str, config: BotConfig) -> Bot:
+    default_token = f"{DEFAULT_TOKEN_FILE_ROOT}/{name}.token" if config.join_method == "token" else name
+    return Bot(
+        name=name,
+        join_method=config.join_method,
+        token=config.token or default_token,
+        storage_path=config.storage_path or f"{DEFAULT_BOT_STORAGE_ROOT}/{name}",
+    )
+
+
+def _check_credential_source(aws: AwsClientConfig, teleport: TeleportSettings) -> None:
+    if aws.credentials == "tbot" and teleport.mode == "legacy":
+        raise ConfigError(
+            "aws.credentials",
+            "'tbot' needs teleport.mode 'workload-identity': tbot's workload-identity-aws-roles-anywhere "
+            "service selects a WorkloadIdentity resource, which legacy mode does not create",
+        )
+
+
+def _close_match(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _policy_count_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
+    for workload in workloads:
+        count = len(workload.managed_policy_arns)
+        if count > ROLE_POLICY_QUOTA:
+            yield (
+                f"{naming.key_path('workloads', workload.name, 'managedPolicyArns')}: {count} policies; "
+                f"IAM's default quota is {ROLE_POLICY_QUOTA} per role — "
+                "raise it before deploying or the attachment will fail"
+            )
+
+
+def _unissued_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
+    for workload in workloads:
+        if not workload.bots and not workload.users:
+            yield (
+                f"{naming.key_path('workloads', workload.name)}: names no bot and no user, so Teleport "
+                "issues its SVID to nobody and its AWS role cannot be used; add bots or users to grant it"
+            )
+
+
+def _config_error(errors: list[ErrorDetails]) -> ConfigError:
+    """The most telling pydantic error as a ``ConfigError`` with a dotted key path and a plain message.
+
+    A misspelt key also makes the real key "missing"; the unknown key is the one worth reporting.
+    """
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    key = naming.key_path(*error["loc"])
+    kind, message = error["type"], error["msg"]
+    if kind == "missing":
+        return ConfigError(key, "is required" + (f"; {_object_hint(key)}" if key in OBJECT_KEYS else ""))
+    if kind == "extra_forbidden":
+        return ConfigError(key, f"unknown key{_suggestion(str(error['loc'][-1]))}")
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return ConfigError(
+            key, "must be a mapping" + (f"; {_object_hint(key)}" if key in OBJECT_KEYS else "")
+        )
+    if kind == "too_short":
+        return ConfigError(
+            key, "must name at least one workload" if key == "workloads" else "must not be empty"
+        )
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if message.startswith("Input should be"):
+        message = "must be" + message.removeprefix("Input should be")
+    return ConfigError(key, message)
+
+
+def _known_keys() -> set[str]:
+    keys = set(CONFIG_KEYS)
+    for model in (
+        CaBundleConfig,
+        TrustAnchorConfig,
+        WorkloadConfig,
+        TeleportConfig,
+        BotConfig,
+        AwsClientConfig,
+    ):
+        keys.update(f.alias or n for n, f in model.model_fields.items())
+    return keys
+
+
+def _suggestion(word: str) -> str:
+    return _close_match(word, sorted(_known_keys()))
+
+
+def _object_hint(key: str) -> str:
+    return {
+        "caBundle": "e.g. {file: spiffe-ca.pem} (pulumi config set --path caBundle.file spiffe-ca.pem)",
+        "workloads": (
+            "e.g. {api: {spiffeId: /svc/api}} (pulumi config set --path workloads.api.spiffeId /svc/api)"
+        ),
+        "trustAnchor": "e.g. {caExpiryNotificationDays: 45}",
+        "teleport": "e.g. {mode: workload-identity, proxy: teleport.example.com:443}",
+        "aws": "e.g. {signingHelper: /usr/local/bin/aws_signing_helper}",
+    }.get(key, "see Pulumi.example.yaml")
+
+
+__all__ = [
+    "DEFAULT_SESSION_SECONDS",
+    "AwsClientSettings",
+    "Bot",
+    "Spec",
+    "TeleportSettings",
+    "TrustAnchorSettings",
+    "Workload",
+    "decode_config_values",
+    "load_spec",
+]

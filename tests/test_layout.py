@@ -1,0 +1,91 @@
+"""The package's layout is its architecture: one subpackage per capability, imports running one way."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+# Lowest first: a subpackage may import only itself, roles_anywhere's top-level constants, and those
+# listed before it.
+LAYERS = [
+    "errors",
+    "config",
+    "iam",
+    "bundle",
+    "stack",
+    "output",
+    "teleport",
+    "render",
+    "simulate",
+    "credentials",
+    "components",
+    "plan",
+    "sandbox",
+    "cli",
+    "__main__",
+]
+PACKAGE = ROOT / "roles_anywhere"
+COMPONENTS = ROOT / "components"  # installed as roles_anywhere.components (a link in the package)
+
+
+def _place(path: Path) -> list[str]:
+    """The package path of a file's folder, as it is installed."""
+    if path.is_relative_to(COMPONENTS):
+        return ["roles_anywhere", "components", *path.relative_to(COMPONENTS).parent.parts]
+    return ["roles_anywhere", *path.relative_to(PACKAGE).parent.parts]
+
+
+def _owner(path: Path) -> str:
+    place = _place(path)
+    return place[1] if len(place) > 1 else path.stem
+
+
+def _imported(path: Path) -> set[str]:
+    """The roles_anywhere subpackages (or top-level modules) a file imports, relative imports resolved."""
+    package = _place(path)
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            names = [module] if node.module else [f"{module}.{alias.name}" for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "roles_anywhere" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+MODULES = sorted(
+    p for folder in (PACKAGE, COMPONENTS) for p in folder.rglob("*.py") if "__pycache__" not in p.parts
+)
+
+
+def test_every_module_belongs_to_a_layer() -> None:
+    owners = {_owner(path) for path in MODULES} - {"__init__"}
+    assert owners <= set(LAYERS), owners - set(LAYERS)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_run_one_way(path: Path) -> None:
+    owner = _owner(path)
+    if owner == "__init__":
+        return
+    allowed = set(LAYERS[: LAYERS.index(owner) + 1])
+    constants = {"PROJECT", "CONFIG_DIR_ENV", "OFFLINE_PLAN_ENV", "FEDERATION_TYPE"}
+    upward = _imported(path) - allowed - constants - {"TRUST_ANCHOR_TYPE", "WORKLOAD_TYPE"}
+    assert not upward, f"{path.relative_to(ROOT)} imports the higher layer(s) {sorted(upward)}"
+
+
+def test_every_subpackage_says_what_it_owns() -> None:
+    for init in PACKAGE.glob("*/__init__.py"):
+        docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        assert docstring, f"{init.relative_to(ROOT)} has no docstring"
+        assert len(docstring.splitlines()) == 1, f"{init.relative_to(ROOT)}: one line, please"
