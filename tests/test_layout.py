@@ -89,3 +89,52 @@ def test_every_subpackage_says_what_it_owns() -> None:
         docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
         assert docstring, f"{init.relative_to(ROOT)} has no docstring"
         assert len(docstring.splitlines()) == 1, f"{init.relative_to(ROOT)}: one line, please"
+
+
+def test_make_says_it_is_installing_before_it_goes_quiet(tmp_path: Path) -> None:
+    """`make demo` on a fresh clone first installs for minutes: it says so before it starts."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    for name in (
+        "Makefile",
+        "requirements.txt",
+        "requirements-sandbox.txt",
+        "requirements-dev.txt",
+        "pyproject.toml",
+    ):
+        shutil.copy(ROOT / name, tmp_path / name)  # a clone without .venv
+    result = subprocess.run(["make", "-n", "demo"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    lines = result.stdout.splitlines()
+    first_install = next(i for i, line in enumerate(lines) if "-m venv" in line)
+    assert any("installs the dependencies" in line for line in lines[:first_install])
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "failed"), ("", "skipped")])
+def test_a_missing_teleport_schema_skips_for_users_and_fails_under_ci(
+    tmp_path: Path, ci: str, outcome: str
+) -> None:
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    env = {**os.environ, "CI": ci, "TELEPORT_SCHEMAS_DIR": str(tmp_path / "absent")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_render.py::test_the_strict_schema_catches_a_misspelt_key",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert f"1 {outcome}" in result.stdout, result.stdout[-2000:]
+    if outcome == "skipped":
+        assert "(or set TELEPORT_SCHEMAS_DIR)" in result.stdout or result.returncode == 0
