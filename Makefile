@@ -50,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sandbox_sessions.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,7 +1,8 @@
 """Pure core of teleport-roles-anywhere: config model, validation, policy documents, plan.
 
 Nothing in the core imports the Pulumi engine: only ``components`` (the Pulumi program, a link to the
-repository's ``components/``) and ``plan``, which runs that program under the SDK's unit-test mocks.
+repository's ``components/``), ``plan``, which runs that program under the SDK's unit-test mocks, and
+``sandbox``, which runs it against the local sandbox.
 """
 
 PROJECT = "teleport-roles-anywhere"

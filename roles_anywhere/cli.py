@@ -113,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bundle.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     bundle.set_defaults(handler=_bundle)
-    from .sandbox.commands import add_commands  # noqa: PLC0415 - keeps the module graph acyclic
+    from .credentials.command import add_command  # noqa: PLC0415 - keeps the module graph acyclic
+    from .sandbox.commands import add_commands  # noqa: PLC0415
 
+    add_command(commands)
     add_commands(commands)
     return parser
 

@@ -236,3 +236,20 @@ def test_keys_under_another_projects_namespace_are_named_in_the_error(tmp_path: 
         f"namespace. This program reads only '{PROJECT}:' keys: keep 'name: {PROJECT}' in Pulumi.yaml or "
         "rename the keys"
     )
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"cluster": "example.teleport.sh", "workloads": {}}, {"secure": "AAABAC..."}],
+    ids=["object-without-value", "encrypted"],
+)
+def test_a_project_config_entry_plan_cannot_read_is_named(tmp_path: Path, entry: dict[str, Any]) -> None:
+    import yaml  # noqa: PLC0415
+
+    (tmp_path / "Pulumi.yml").write_text(yaml.safe_dump({"name": PROJECT, "config": {"teleport": entry}}))
+    with pytest.raises(ConfigError) as raised:
+        plan_stack_file(write_stack(tmp_path, stack_config()))
+    assert str(raised.value) == (
+        f"{tmp_path / 'Pulumi.yml'}: config.teleport: an object value must sit under 'value:' (otherwise "
+        "Pulumi reads it as a schema); encrypted values cannot be read offline"
+    )

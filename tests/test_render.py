@@ -69,7 +69,7 @@ def rendered(plan: Plan) -> tuple[Deployment, dict[str, str]]:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_golden_files(plans: dict[str, Plan], variant: str) -> None:
     _, files = rendered(plans[variant])
-    # apply.py is this package's teleport_apply.py verbatim (checked below), not a rendering: no copy here.
+    # apply.py is this package's teleport/apply.py verbatim (checked below), not a rendering: no copy here.
     assert files.pop("teleport/apply.py") == (ROOT / "roles_anywhere" / "teleport" / "apply.py").read_text()
     folder = GOLDEN / variant
     if UPDATE:

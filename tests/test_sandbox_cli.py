@@ -123,5 +123,20 @@ def test_without_the_sandbox_extra_one_line_names_it(
     assert main(command) == 2
     assert capsys.readouterr().err == (
         f"error: `roles-anywhere {command[0]}` needs the 'sandbox' extra (moto not installed): "
-        "pip install 'teleport-roles-anywhere[sandbox]'\n"
+        "install this project with its 'sandbox' extra (in the checkout: pip install '.[sandbox]')\n"
     )
+
+
+def test_the_demo_without_the_extra_or_the_aws_cli_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from roles_anywhere.sandbox import demo  # noqa: PLC0415
+
+    monkeypatch.setitem(sys.modules, "awscli", None)
+    assert demo.main([]) == 2
+    assert capsys.readouterr().err == (
+        "error: the demo drives the AWS CLI: pip install awscli (make demo installs it)\n"
+    )
+    monkeypatch.setitem(sys.modules, "flask", None)
+    assert demo.main([]) == 2
+    assert "needs the 'sandbox' extra (flask not installed)" in capsys.readouterr().err

@@ -29,6 +29,6 @@ def test_the_demo_shows_the_aws_cli_refused_the_other_role(tmp_path: Path) -> No
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     step6 = result.stdout[result.stdout.index("== Step 6/6") :]
     refused_call = step6[: step6.index("(exit status")]
-    assert "$ awscli sts get-caller-identity --profile example-service" in refused_call
+    assert "$ aws sts get-caller-identity --profile example-service" in refused_call
     assert "Unable to assume role for the given role ARN" in refused_call
     assert result.stdout.rstrip().endswith("Demo succeeded.")

@@ -68,6 +68,10 @@ def cli(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str
 
 
 def test_the_runtime_requirements_bring_no_test_or_sandbox_tools(installed: Path) -> None:
+    top_level = list(
+        installed.parent.glob("lib/python*/site-packages/teleport_roles_anywhere-*.dist-info/top_level.txt")
+    )
+    assert [path.read_text().split() for path in top_level] == [["roles_anywhere"]]  # no generic name
     listed = _run(str(installed / "python"), "-m", "pip", "list", "--format=json", cwd=installed)
     names = {package["name"].lower().replace("_", "-") for package in json.loads(listed.stdout)}
     assert {"pulumi", "pulumi-aws", "teleport-roles-anywhere"} <= names
@@ -136,4 +140,4 @@ def test_every_command_runs_from_the_wheel_in_an_empty_folder(installed: Path, t
         result = cli(installed, *command, cwd=tmp_path)
         assert (result.returncode, result.stdout) == (2, "")
         assert "needs the 'sandbox' extra" in result.stderr
-        assert "pip install 'teleport-roles-anywhere[sandbox]'" in result.stderr
+        assert "pip install '.[sandbox]'" in result.stderr

@@ -19,6 +19,7 @@ from roles_anywhere import PROJECT
 from roles_anywhere.errors import ConfigError, read_user_file
 
 _STACK_FILE = re.compile(r"Pulumi\.(?P<stack>[^/]+)\.ya?ml")
+_SCHEMA_KEYS = frozenset({"type", "default", "description", "secret", "items"})
 _PROJECT_SEARCH_DEPTH = 4  # the stack file's folder and three above (stackConfigDir is usually one down)
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
 
@@ -54,11 +55,13 @@ def project_values(config: Mapping[str, str]) -> dict[str, str]:
     """
     prefix = f"{PROJECT}:"
     values = {key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)}
-    if "cluster" not in values:
-        foreign = sorted(key for key in config if key.endswith(":cluster") and not key.startswith(prefix))
+    for required in ("cluster", "caBundle", "workloads"):
+        if required in values:
+            continue
+        foreign = sorted(k for k in config if k.endswith(f":{required}") and not k.startswith(prefix))
         if foreign:
             raise ConfigError(
-                "cluster",
+                required,
                 f"is required under '{prefix}'; the config has {foreign[0]!r}, in another namespace. "
                 f"This program reads only '{prefix}' keys: keep 'name: {PROJECT}' in Pulumi.yaml "
                 "or rename the keys",
@@ -72,11 +75,11 @@ def project_config(stack_path: Path) -> dict[str, str]:
     Pulumi uses these as defaults for every stack: a plain value, ``{value: …}``, or a schema's
     ``default``; a key without a namespace belongs to the project named there.
     """
-    for folder in [stack_path.resolve().parent, *stack_path.resolve().parent.parents][:_PROJECT_SEARCH_DEPTH]:
-        project_file = folder / "Pulumi.yaml"
-        if project_file.is_file():
-            break
-    else:
+    folders = [stack_path.resolve().parent, *stack_path.resolve().parent.parents][:_PROJECT_SEARCH_DEPTH]
+    project_file = next(
+        (f / name for f in folders for name in ("Pulumi.yaml", "Pulumi.yml") if (f / name).is_file()), None
+    )
+    if project_file is None:
         return {}
     document = _yaml_document(project_file)
     if not isinstance(document, dict):
@@ -90,6 +93,12 @@ def project_config(stack_path: Path) -> dict[str, str]:
         if isinstance(entry, dict) and "value" in entry:
             values[full] = _as_pulumi_text(full, entry["value"])
         elif isinstance(entry, dict):
+            if not set(entry) <= _SCHEMA_KEYS:
+                raise ConfigError(
+                    f"{project_file}: config.{key}",
+                    "an object value must sit under 'value:' (otherwise Pulumi reads it as a schema); "
+                    "encrypted values cannot be read offline",
+                )
             if "default" in entry:  # a schema ({type, default, …}); without a default it sets nothing
                 values[full] = _as_pulumi_text(full, entry["default"])
         else:

@@ -1,4 +1,4 @@
-"""Commands: ``sandbox`` (run it), ``sandbox-deploy`` (a stack into it), ``credential-process``."""
+"""Commands: ``sandbox`` (run it) and ``sandbox-deploy`` (a stack into it)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..errors import ConfigError, RolesAnywhereError, read_user_file
 
 DEFAULT_ENDPOINTS_FILE = Path("out/sandbox/endpoints.json")
 SANDBOX_MODULES = ("moto", "flask", "werkzeug", "boto3", "botocore")
-SANDBOX_EXTRA = "pip install 'teleport-roles-anywhere[sandbox]'"
+SANDBOX_EXTRA = "install this project with its 'sandbox' extra (in the checkout: pip install '.[sandbox]')"
 
 
 class MissingExtraError(RolesAnywhereError):
@@ -36,7 +36,7 @@ def require_sandbox_extra(command: str) -> None:
 
 
 def add_commands(commands: Any) -> None:
-    """Register the three sub-commands on the CLI's sub-parser collection."""
+    """Register ``sandbox`` and ``sandbox-deploy`` on the CLI's sub-parser collection."""
     sandbox = commands.add_parser("sandbox", help="run a local Roles Anywhere (+ moto IAM/STS) on 127.0.0.1")
     sandbox.add_argument("--state-dir", type=Path, metavar="DIR", help="keep resources across restarts")
     sandbox.add_argument(
@@ -68,27 +68,6 @@ def add_commands(commands: Any) -> None:
         "--out", required=True, type=Path, metavar="DIR", help="where to write the rendered files"
     )
     deploy.set_defaults(handler=run_deploy)
-
-    process = commands.add_parser(
-        "credential-process", help="AWS credentials from an SVID (flags as aws_signing_helper's)"
-    )
-    process.add_argument("--certificate", required=True, type=Path, help="the X.509-SVID (svid.pem)")
-    process.add_argument("--private-key", required=True, type=Path, help="its private key (svid_key.pem)")
-    process.add_argument("--intermediates", type=Path, help="intermediate CA certificates (PEM), if any")
-    process.add_argument("--trust-anchor-arn", required=True, help="the Roles Anywhere trust anchor")
-    process.add_argument("--profile-arn", required=True, help="the Roles Anywhere profile")
-    process.add_argument("--role-arn", required=True, help="the IAM role to assume")
-    process.add_argument(
-        "--session-duration", type=int, default=3_600, help="seconds, 900-43200 (default 3600)"
-    )
-    process.add_argument("--role-session-name", help="if the profile accepts one")
-    process.add_argument("--region", help="default: the trust anchor's region")
-    process.add_argument("--endpoint", help="Roles Anywhere endpoint (default: the region's)")
-    process.add_argument("--no-verify-ssl", action="store_true", help="do not verify the endpoint's TLS")
-    process.add_argument(
-        "--ca-bundle", type=Path, metavar="PEM", help="trust only these CAs for the endpoint"
-    )
-    process.set_defaults(handler=run_credential_process)
 
 
 def read_endpoints(path: Path) -> dict[str, Any]:
@@ -174,35 +153,4 @@ def run_deploy(args: argparse.Namespace) -> int:
     )
     for what in deleted:
         sys.stdout.write(f"  deleted {what} (no longer in the config)\n")
-    return 0
-
-
-def run_credential_process(args: argparse.Namespace) -> int:
-    """Print Version 1 credentials; a refusal is one line on stderr and exit 1."""
-    from roles_anywhere.credentials.credential_process import (  # noqa: PLC0415
-        SessionRefusedError,
-        build_request,
-        create_session,
-        credential_process_json,
-        tls_verification,
-    )
-
-    request = build_request(
-        certificate=args.certificate,
-        private_key=args.private_key,
-        intermediates=args.intermediates,
-        trust_anchor_arn=args.trust_anchor_arn,
-        profile_arn=args.profile_arn,
-        role_arn=args.role_arn,
-        session_duration=args.session_duration,
-        role_session_name=args.role_session_name,
-        region=args.region,
-        endpoint=args.endpoint,
-    )
-    try:
-        credentials = create_session(request, verify=tls_verification(args.no_verify_ssl, args.ca_bundle))
-    except SessionRefusedError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    sys.stdout.write(credential_process_json(credentials) + "\n")
     return 0

@@ -9,6 +9,7 @@ keys stay in a temporary folder that is deleted at the end.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -100,7 +101,8 @@ REFUSAL = "Unable to assume role for the given role ARN"  # what Roles Anywhere 
 
 def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run and echo a command and its output."""
-    print("$ " + " ".join(command[2:] if command[:2] == [sys.executable, "-m"] else command), flush=True)
+    shown = ["aws", *command[3:]] if command[:3] == [sys.executable, "-m", "awscli"] else command
+    print("$ " + " ".join(shown), flush=True)
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     for stream in (result.stdout, result.stderr):
         if stream.strip():
@@ -109,8 +111,26 @@ def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[
     return result
 
 
+def _missing_tools() -> str | None:
+    """One line saying what the demo needs and is not installed (the extra, the AWS CLI), or None."""
+    from roles_anywhere.errors import RolesAnywhereError  # noqa: PLC0415
+
+    from .commands import require_sandbox_extra  # noqa: PLC0415
+
+    try:
+        require_sandbox_extra("sandbox demo")
+    except RolesAnywhereError as err:
+        return str(err)
+    if importlib.util.find_spec("awscli") is None:
+        return "the demo drives the AWS CLI: pip install awscli (make demo installs it)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every step; exit 0 only if the allowed call succeeded and the cross-workload call was refused."""
+    if missing := _missing_tools():
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--config", type=Path, default=Path("Pulumi.example.yaml"))
     parser.add_argument("--out", type=Path, default=Path("out/example/sandbox"))

@@ -24,7 +24,10 @@ def threshold_drift(settings: TrustAnchorSettings, deployed: Any, source: str) -
     it, an unprotected one comes back with a new ARN that no trust policy or client config names.
     """
     if deployed is None:
-        return []
+        return [
+            f"{source} has no trustAnchor output (deployed before it was exported): the notification "
+            "thresholds cannot be compared; run pulumi up once with unchanged thresholds first"
+        ]
     return [
         f"trustAnchor.{key}: {getattr(settings, field)} in the config, {getattr(deployed, field)} in the "
         f"deployed stack ({source}); changing a notification threshold replaces the trust anchor (a new "
