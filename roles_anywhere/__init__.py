@@ -5,7 +5,16 @@ repository's ``components/``), ``plan``, which runs that program under the SDK's
 ``sandbox``, which runs it against the local sandbox.
 """
 
+from pathlib import Path as _Path
+
 PROJECT = "teleport-roles-anywhere"
+
+# ``components`` and ``templates`` are links to the repository's top-level folders (a wheel holds
+# them as real folders). A checkout made without symlinks (Git for Windows by default) has small
+# text files instead; then the repository root is searched for them too, so the checkout still runs.
+_HERE = _Path(__file__).resolve().parent
+if not (_HERE / "components").is_dir() and (_HERE.parent / "components" / "program.py").is_file():
+    __path__.append(str(_HERE.parent))
 
 # Folder that relative paths in the stack config resolve against (``plan`` sets it to the stack
 # file's folder; under the Pulumi CLI it defaults to the project folder, where the program runs).

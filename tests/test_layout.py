@@ -138,3 +138,42 @@ def test_a_missing_teleport_schema_skips_for_users_and_fails_under_ci(
     assert f"1 {outcome}" in result.stdout, result.stdout[-2000:]
     if outcome == "skipped":
         assert "(or set TELEPORT_SCHEMAS_DIR)" in result.stdout or result.returncode == 0
+
+
+def test_a_checkout_without_symlinks_still_plans_and_renders(tmp_path: Path) -> None:
+    """Git for Windows checks links out as small text files (core.symlinks=false): the program still runs."""
+    import shutil  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import sysconfig  # noqa: PLC0415
+
+    ignore = shutil.ignore_patterns("__pycache__")
+    for folder in ("roles_anywhere", "components", "templates", "examples"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, symlinks=True, ignore=ignore)
+    shutil.copy(ROOT / "Pulumi.example.yaml", tmp_path)
+    for link in ("components", "templates"):
+        (tmp_path / "roles_anywhere" / link).unlink()
+        (tmp_path / "roles_anywhere" / link).write_text(f"../{link}")
+    code = (
+        "import sys; from pathlib import Path;"
+        "from roles_anywhere.plan.run import plan_stack_file;"
+        "from roles_anywhere.stack.deployment import load_deployment;"
+        "from roles_anywhere.render.artifacts import render_artifacts;"
+        "import roles_anywhere.components.program as program;"
+        "plan = plan_stack_file(Path('Pulumi.example.yaml'));"
+        "files = render_artifacts(load_deployment(plan.outputs, source='plan'));"
+        "print(program.__file__); print(len(plan.resources), len(files))"
+    )
+    site = sysconfig.get_paths()["purelib"]  # the dependencies, without the editable install's finder
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": f"{tmp_path}:{site}", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    program_file, counts = result.stdout.split()[0], result.stdout.split()[1:]
+    assert program_file == str(tmp_path / "components" / "program.py")
+    assert counts == ["8", "12"]

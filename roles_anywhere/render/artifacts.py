@@ -31,7 +31,10 @@ from roles_anywhere.teleport.access import TeleportAccess, teleport_access
 from roles_anywhere.teleport.ledger import LEDGER, Retired, ledger_text, retired_since
 
 PACKAGE = Path(__file__).resolve().parent.parent
-TEMPLATES = PACKAGE / "templates"  # a link to the repository's templates/; a folder in the wheel
+# A link to the repository's templates/ (a folder in the wheel); a checkout without symlinks has a
+# text file there, and the folder beside the package.
+_LINKED = PACKAGE / "templates"
+TEMPLATES = _LINKED if _LINKED.is_dir() else PACKAGE.parent / "templates"
 APPLY_PROGRAM = PACKAGE / "teleport" / "apply.py"  # copied into the rendered teleport/apply.py
 SVID_CERTIFICATE = "svid.pem"
 SVID_KEY = "svid_key.pem"
