@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 
@@ -22,15 +24,33 @@ class BundleError(ConfigError):
     """The CA bundle cannot be used as a Roles Anywhere trust anchor."""
 
 
-def read_user_file(path: Path, label: str | None = None) -> str:
-    """UTF-8 text of a file the user named; missing or unreadable is a ``ConfigError`` naming it."""
+MAX_USER_FILE_BYTES = 16 * 1024 * 1024
+
+
+def read_user_file(path: Path, label: str | None = None, limit: int = MAX_USER_FILE_BYTES) -> str:
+    """UTF-8 text of a file the user named, at most ``limit`` bytes of a regular file.
+
+    Opened without blocking, so a FIFO cannot hang the run, and refused unless it is a regular file
+    (``/dev/zero`` never ends). Missing, unreadable or oversized is a ``ConfigError`` naming it.
+    """
     where = label or str(path)
     try:
-        return path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise ConfigError(where, "file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(where, f"cannot read: {getattr(err, 'strerror', None) or err}") from None
+    except OSError as err:
+        raise ConfigError(where, f"cannot read: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(where, "not a regular file")
+    with os.fdopen(fd, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError(where, f"larger than {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(where, "not UTF-8 text") from None
 
 
 class SpiffeIdError(ValueError):

@@ -16,9 +16,11 @@ from typing import Any
 import yaml
 
 from roles_anywhere import PROJECT
+from roles_anywhere.config import strict_yaml
 from roles_anywhere.errors import ConfigError, read_user_file
 
 _STACK_FILE = re.compile(r"Pulumi\.(?P<stack>[^/]+)\.ya?ml")
+MAX_STACK_FILE_BYTES = 1024 * 1024  # a stack file with a thousand workloads is ~300 KB
 _SCHEMA_KEYS = frozenset({"type", "default", "description", "secret", "items"})
 _PROJECT_SEARCH_DEPTH = 4  # the stack file's folder and three above (stackConfigDir is usually one down)
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
@@ -108,7 +110,9 @@ def project_config(stack_path: Path) -> dict[str, str]:
 
 def _yaml_document(path: Path) -> Any:
     try:
-        return yaml.safe_load(read_user_file(path))
+        return strict_yaml.load(read_user_file(path, limit=MAX_STACK_FILE_BYTES))
+    except strict_yaml.StrictYamlError as err:
+        raise ConfigError(str(path), f"refused: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

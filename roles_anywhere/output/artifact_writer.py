@@ -100,9 +100,10 @@ def read_regular_file(path: Path, limit: int) -> bytes | None:
         return None
     except OSError as err:
         raise OutputFolderError(f"{path}: cannot read ({err.strerror}; a link is never followed)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutputFolderError(f"{path}: not a regular file")
     with os.fdopen(fd, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OutputFolderError(f"{path}: not a regular file")
         data = stream.read(limit + 1)
     if len(data) > limit:
         raise OutputFolderError(f"{path}: larger than {limit} bytes")

@@ -147,9 +147,10 @@ def read_regular_file(path: Path, limit: int) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as err:
         raise RefusalError(f"{path.name}: cannot read ({err.strerror}; a link is never followed)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RefusalError(f"{path.name}: not a regular file")
     with os.fdopen(fd, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise RefusalError(f"{path.name}: not a regular file")
         data = stream.read(limit + 1)
     if len(data) > limit:
         raise RefusalError(f"{path.name}: larger than {limit} bytes")

@@ -1,0 +1,113 @@
+"""Stack files and other inputs written by someone else: refused in one line, fast, never a hang.
+
+(Issue 13, first part: YAML aliases, repeated keys, deep nesting, and files that are not regular
+files or never end.)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from roles_anywhere.cli import main
+
+from .conftest import ROOT, stack_config, write_stack
+
+
+def plan_error(capsys: pytest.CaptureFixture[str], path: Path) -> str:
+    code = main(["plan", "--config", str(path)])
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert captured.err.count("\n") == 1, captured.err
+    return captured.err
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    bomb += [
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]" for i in range(9)
+    ]
+    path = tmp_path / "Pulumi.bomb.yaml"
+    path.write_text("config:\n" + "\n".join("  " + line for line in bomb) + "\n")
+    assert plan_error(capsys, path) == (
+        f"error: {path}: refused: line 3: YAML aliases (*name) are not accepted\n"
+    )
+
+
+def test_a_repeated_key_is_refused_with_both_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_stack(tmp_path, stack_config())
+    text = path.read_text()
+    path.write_text(text + "  teleport-roles-anywhere:workloads:\n    evil: {spiffeId: /svc/evil}\n")
+    first = 1 + next(
+        i for i, line in enumerate(text.splitlines()) if "teleport-roles-anywhere:workloads" in line
+    )
+    last = len(text.splitlines()) + 1
+    assert plan_error(capsys, path) == (
+        f"error: {path}: refused: line {last}: key 'teleport-roles-anywhere:workloads' repeats line {first} "
+        "(a repeated key would silently replace the first)\n"
+    )
+
+
+def test_deep_nesting_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "Pulumi.deep.yaml"
+    path.write_text("config:\n  x: " + "[" * 20_000 + "]" * 20_000 + "\n")
+    assert "nested deeper than 64 levels" in plan_error(capsys, path)
+
+
+def test_an_oversized_stack_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "Pulumi.big.yaml"
+    path.write_text("config:\n" + "#" * (2 * 1024 * 1024) + "\n")
+    assert plan_error(capsys, path) == f"error: {path}: larger than 1048576 bytes\n"
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "folder"])
+def test_inputs_that_never_end_or_are_not_files_are_refused(tmp_path: Path, special: str) -> None:
+    """A FIFO would block a plain open(); /dev/zero never ends. Run as a process with a time limit."""
+    if special == "fifo":
+        path = tmp_path / "Pulumi.fifo.yaml"
+        os.mkfifo(path)
+    elif special == "folder":
+        path = tmp_path / "Pulumi.dir.yaml"
+        path.mkdir()
+    else:
+        path = Path(special)
+    for args in (
+        ["plan", "--config", str(path)],
+        ["render", "--stack-outputs", str(path), "--out", str(tmp_path / "out")],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "roles_anywhere", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.count("\n") == 1
+        assert "not a regular file" in result.stderr or "cannot read" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=400) | st.text(alphabet="ab:&*[]{}-\n #!'\"?|>", max_size=200).map(str.encode))
+def test_any_bytes_give_a_stack_file_or_one_config_error(tmp_path: Path, data: bytes) -> None:
+    from roles_anywhere.config.stack_file import read_stack_file  # noqa: PLC0415
+    from roles_anywhere.errors import ConfigError  # noqa: PLC0415
+
+    path = tmp_path / "Pulumi.fuzz.yaml"
+    path.write_bytes(data)
+    message = ""
+    try:
+        read_stack_file(path)
+    except ConfigError as err:
+        message = str(err)
+    assert "\n" not in message
