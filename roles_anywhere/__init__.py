@@ -20,6 +20,10 @@ if not (_HERE / "components").is_dir() and (_HERE.parent / "components" / "progr
 # file's folder; under the Pulumi CLI it defaults to the project folder, where the program runs).
 CONFIG_DIR_ENV = "ROLES_ANYWHERE_CONFIG_DIR"
 
+# caBundle.command runs a program named by the stack file, which may come from a pull request: only
+# when this is set for the run (``--allow-commands`` sets it; ``pulumi up`` reads it from the shell).
+ALLOW_COMMANDS_ENV = "ROLES_ANYWHERE_ALLOW_COMMANDS"
+
 # Set by ``plan``: the program renders its artefacts but writes no files (the ARNs are predictions).
 OFFLINE_PLAN_ENV = "ROLES_ANYWHERE_OFFLINE_PLAN"
 

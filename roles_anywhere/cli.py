@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from . import ALLOW_COMMANDS_ENV
 from .errors import ConfigError, RolesAnywhereError
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", required=True, type=Path, metavar="Pulumi.<stack>.yaml", help=STACK_FILE_HELP
     )
     plan.add_argument("--json", action="store_true", help="machine-readable plan on stdout")
+    add_allow_commands(plan)
     plan.add_argument(
         "--stack-outputs",
         type=Path,
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stack-outputs", type=Path, metavar="FILE", help="deployed: FILE from `pulumi stack output --json`"
     )
     render.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    add_allow_commands(render)
     render.set_defaults(handler=_render)
     simulate = commands.add_parser(
         "simulate", help="would Roles Anywhere give this SVID the role, and if not, why (offline)"
@@ -97,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--session-duration", type=int, metavar="SECONDS", help="requested duration (default: the workload's)"
     )
     simulate.add_argument("--json", action="store_true", help="a verdict per role as JSON")
+    add_allow_commands(simulate)
     simulate.set_defaults(handler=_simulate)
     bundle = commands.add_parser(
         "bundle",
@@ -112,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compare with the deployed anchor (pulumi stack output --json)",
     )
     bundle.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    add_allow_commands(bundle)
     bundle.set_defaults(handler=_bundle)
     from .credentials.command import add_command  # noqa: PLC0415 - keeps the module graph acyclic
     from .sandbox.commands import add_commands  # noqa: PLC0415
@@ -122,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 STACK_FILE_HELP = "the stack config file (Pulumi.<stack>.yaml)"
+
+
+def add_allow_commands(parser: argparse.ArgumentParser) -> None:
+    """``--allow-commands``: consent, for this run, to a ``caBundle.command`` the stack file names."""
+    parser.add_argument(
+        "--allow-commands",
+        action="store_true",
+        help=f"let caBundle.command run its program (sets {ALLOW_COMMANDS_ENV}=1 for this run)",
+    )
 
 
 def _version() -> str:
@@ -276,6 +290,8 @@ def _check_same_stack(cluster: str, deployment: Deployment, path: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "allow_commands", False):
+        os.environ[ALLOW_COMMANDS_ENV] = "1"
     try:
         return int(args.handler(args))
     except RolesAnywhereError as err:

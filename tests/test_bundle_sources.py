@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from roles_anywhere import ALLOW_COMMANDS_ENV
 from roles_anywhere.bundle.ca_bundle import parse_bundle_bytes
 from roles_anywhere.bundle.sources import LoadedBundle, load_ca_bundle
 from roles_anywhere.config.model import CaBundleConfig
@@ -22,6 +23,13 @@ from roles_anywhere.stack.spec import load_spec
 from .bundle_server import BundleServer, bundle_json, jwk, jwt_key, make_tls_identity, running_server
 from .certs import NOW, make_ca, pem_of
 from .conftest import base_values
+
+
+@pytest.fixture(autouse=True)
+def _commands_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests exercise caBundle.command itself; consent is tested in test_hostile_inputs."""
+    monkeypatch.setenv(ALLOW_COMMANDS_ENV, "1")
+
 
 OLD = make_ca(serial=1, not_before=NOW - timedelta(days=400))
 NEW = make_ca(serial=2, key_kind="rsa-2048", not_before=NOW - timedelta(days=1))

@@ -111,3 +111,66 @@ def test_any_bytes_give_a_stack_file_or_one_config_error(tmp_path: Path, data: b
     except ConfigError as err:
         message = str(err)
     assert "\n" not in message
+
+
+def command_stack(tmp_path: Path, argv: list[str]) -> Path:
+    return write_stack(tmp_path, stack_config(caBundle={"command": argv}))
+
+
+REFUSED_COMMAND = (
+    "error: caBundle.command: runs a program named by the stack file, so it is refused unless allowed for "
+    "this run: pass --allow-commands to roles-anywhere, or set ROLES_ANYWHERE_ALLOW_COMMANDS=1 for pulumi "
+    "preview/up. Review a stack file that uses it as code\n"
+)
+
+
+def test_a_command_in_the_stack_file_needs_consent_for_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull request that adds caBundle.command must not run code on the CI runner that plans it."""
+    from .certs import make_svid  # noqa: PLC0415
+    from .conftest import CA  # noqa: PLC0415
+
+    monkeypatch.delenv("ROLES_ANYWHERE_ALLOW_COMMANDS", raising=False)
+    marker = tmp_path / "ran"
+    path = command_stack(tmp_path, ["sh", "-c", f"touch {marker}"])
+    (tmp_path / "svid.pem").write_text(make_svid(CA, "spiffe://acme.teleport.sh/svc/orders").pem)
+    for command in (
+        ["plan", "--config", str(path)],
+        ["simulate", "--config", str(path), "--certificate", str(tmp_path / "svid.pem")],
+        ["bundle", "--config", str(path)],
+        ["render", "--config", str(path), "--out", str(tmp_path / "out")],
+    ):
+        assert main(command) == 2
+        assert capsys.readouterr().err == REFUSED_COMMAND
+    assert not marker.exists()
+
+
+def test_with_consent_the_command_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from .conftest import CA  # noqa: PLC0415
+
+    (tmp_path / "ca.pem").write_text(CA.pem)
+    path = command_stack(tmp_path, ["cat", "ca.pem"])
+    assert main(["plan", "--config", str(path), "--allow-commands"]) == 0
+    capsys.readouterr()
+
+
+def test_a_command_that_never_stops_printing_is_stopped_at_the_cap(tmp_path: Path) -> None:
+    """`cat /dev/zero` is read as it streams and killed past 1 MiB, not buffered whole."""
+    path = command_stack(tmp_path, ["cat", "/dev/zero"])
+    result = subprocess.run(
+        [sys.executable, "-m", "roles_anywhere", "plan", "--config", str(path), "--allow-commands"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=lambda: __import__("resource").setrlimit(
+            __import__("resource").RLIMIT_AS, (1024 * 1024 * 1024, 1024 * 1024 * 1024)
+        ),
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: caBundle.command: `cat /dev/zero` printed more than 1048576 bytes and was stopped; "
+        "not a CA bundle\n"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import subprocess
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from roles_anywhere import ALLOW_COMMANDS_ENV
 from roles_anywhere.bundle.ca_bundle import (
     CaBundle,
     load_bundle_file,
@@ -67,6 +69,13 @@ def load_ca_bundle(source: CaBundleConfig, *, base_dir: Path, now: datetime | No
         return LoadedBundle(parse_served_bundle(body, key=key, source=f"{url}: ", now=now), url, key)
     if source.command is not None:
         display = " ".join(source.command)
+        if os.environ.get(ALLOW_COMMANDS_ENV, "").lower() not in ("1", "true", "yes"):
+            raise BundleError(
+                key,
+                "runs a program named by the stack file, so it is refused unless allowed for this run: "
+                f"pass --allow-commands to roles-anywhere, or set {ALLOW_COMMANDS_ENV}=1 for pulumi "
+                "preview/up. Review a stack file that uses it as code",
+            )
         stdout = run_bundle_command(
             source.command, key=key, cwd=base_dir, timeout=source.timeout or DEFAULT_COMMAND_TIMEOUT
         )
@@ -118,13 +127,16 @@ def run_bundle_command(argv: list[str], *, key: str, cwd: Path, timeout: float) 
         raise BundleError(key, f"cannot run `{display}`: {err.strerror or err}") from None
     started = time.monotonic()
     try:
-        stdout, stderr = process.communicate(timeout=timeout)
+        stdout, stderr = _collect(process, deadline=started + timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(process)
         raise BundleError(
             key,
             f"`{display}` did not finish within {timeout:g} s and was stopped "
             "(raise caBundle.timeout if it is just slow)",
+        ) from None
+    except _TooMuchOutputError:
+        raise BundleError(
+            key, f"`{display}` printed more than {MAX_BUNDLE_BYTES} bytes and was stopped; not a CA bundle"
         ) from None
     finally:
         if process.poll() is None:
@@ -145,6 +157,41 @@ def run_bundle_command(argv: list[str], *, key: str, cwd: Path, timeout: float) 
             f"{_stderr_excerpt(stderr)}",
         )
     return stdout
+
+
+class _TooMuchOutputError(Exception):
+    """The command printed more than a CA bundle could ever be."""
+
+
+def _collect(process: subprocess.Popen[bytes], *, deadline: float) -> tuple[bytes, bytes]:
+    """Stdout and stderr as they stream, stopping (and killing the group) past the cap or the deadline.
+
+    ``communicate`` would buffer ``cat /dev/zero`` whole before any size check.
+    """
+    assert process.stdout is not None  # noqa: S101 - a pipe
+    assert process.stderr is not None  # noqa: S101 - a pipe
+    chunks: dict[int, list[bytes]] = {process.stdout.fileno(): [], process.stderr.fileno(): []}
+    sizes = dict.fromkeys(chunks, 0)
+    with selectors.DefaultSelector() as selector:
+        for stream in (process.stdout, process.stderr):
+            selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _kill_group(process)
+                raise subprocess.TimeoutExpired(process.args, 0)
+            for key, _ in selector.select(timeout=remaining):
+                data = os.read(key.fd, 65_536)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    continue
+                sizes[key.fd] += len(data)
+                if sizes[key.fd] > MAX_BUNDLE_BYTES:
+                    _kill_group(process)
+                    raise _TooMuchOutputError
+                chunks[key.fd].append(data)
+    process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    return b"".join(chunks[process.stdout.fileno()]), b"".join(chunks[process.stderr.fileno()])
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -67,6 +67,9 @@ def add_commands(commands: Any) -> None:
     deploy.add_argument(
         "--out", required=True, type=Path, metavar="DIR", help="where to write the rendered files"
     )
+    deploy.add_argument(
+        "--allow-commands", action="store_true", help="let caBundle.command run its program for this run"
+    )
     deploy.set_defaults(handler=run_deploy)
 
 
