@@ -28,7 +28,22 @@ MAX_USER_FILE_BYTES = 16 * 1024 * 1024
 
 
 def read_user_file(path: Path, label: str | None = None, limit: int = MAX_USER_FILE_BYTES) -> str:
-    """UTF-8 text of a file the user named, at most ``limit`` bytes of a regular file.
+    """UTF-8 text of a file the user named: ``read_user_bytes``, decoded."""
+    where = label or str(path)
+    try:
+        return read_user_bytes(path, where, limit).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(where, "not UTF-8 text") from None
+
+
+def read_user_bytes(
+    path: Path,
+    label: str | None = None,
+    limit: int = MAX_USER_FILE_BYTES,
+    *,
+    error: type[ConfigError] = ConfigError,
+) -> bytes:
+    """At most ``limit`` bytes of a regular file the user named (error messages name ``label``).
 
     Opened without blocking, so a FIFO cannot hang the run, and refused unless it is a regular file
     (``/dev/zero`` never ends). Missing, unreadable or oversized is a ``ConfigError`` naming it.
@@ -47,10 +62,7 @@ def read_user_file(path: Path, label: str | None = None, limit: int = MAX_USER_F
         data = stream.read(limit + 1)
     if len(data) > limit:
         raise ConfigError(where, f"larger than {limit} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(where, "not UTF-8 text") from None
+    return data
 
 
 class SpiffeIdError(ValueError):

@@ -174,3 +174,32 @@ def test_a_command_that_never_stops_printing_is_stopped_at_the_cap(tmp_path: Pat
         "error: caBundle.command: `cat /dev/zero` printed more than 1048576 bytes and was stopped; "
         "not a CA bundle\n"
     )
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_credential_and_certificate_files_that_never_end_are_refused(tmp_path: Path, special: str) -> None:
+    """Every file the tool reads is a bounded regular file: SVID, key, intermediates, CA files."""
+    if special == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        special = str(tmp_path / "fifo")
+    config = write_stack(tmp_path, stack_config(caBundle={"file": special}))
+    arn = "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b5c5a2e-6f3e-4c1f-9d7a-2f1b8e0c4d11"
+    role = "arn:aws:iam::123456789012:role/x"
+    profile = "arn:aws:rolesanywhere:us-east-1:123456789012:profile/0b5c5a2e-6f3e-4c1f-9d7a-2f1b8e0c4d11"
+    process = ["credential-process", "--trust-anchor-arn", arn, "--profile-arn", profile, "--role-arn", role]
+    for args in (
+        [*process, "--certificate", special, "--private-key", special],
+        ["simulate", "--config", str(config), "--certificate", special],
+        ["plan", "--config", str(config)],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "roles_anywhere", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1
+        assert "not a regular file" in result.stderr, result.stderr

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from roles_anywhere.bundle.spiffe_bundle import looks_like_json, parse_spiffe_bundle
-from roles_anywhere.errors import BundleError
+from roles_anywhere.errors import BundleError, ConfigError, read_user_bytes
 
 MAX_CERTIFICATES = 2
 MAX_BUNDLE_CHARS = 8000
@@ -65,16 +65,15 @@ class CaBundle:
         return "".join(cert.pem for cert in self.certificates)
 
 
+MAX_BUNDLE_FILE_BYTES = 1024 * 1024  # two CA certificates are a few kilobytes
+
+
 def load_bundle_file(path: Path, *, key: str, display: str, now: datetime | None = None) -> CaBundle:
     """Read and validate a PEM or SPIFFE bundle JSON file; errors name ``key`` and the file as written."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(key, f"{display}: file not found") from None
-    except IsADirectoryError:
-        raise BundleError(key, f"{display}: is a directory, not a PEM or bundle JSON file") from None
-    except OSError as err:
-        raise BundleError(key, f"{display}: cannot read: {err.strerror}") from None
+        raw = read_user_bytes(path, display, MAX_BUNDLE_FILE_BYTES)
+    except ConfigError as err:
+        raise BundleError(key, f"{display}: {err.message}") from None
     return parse_bundle_bytes(raw, key=key, source=f"{display}: ", now=now)
 
 

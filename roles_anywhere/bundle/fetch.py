@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from roles_anywhere.errors import BundleError
+from roles_anywhere.errors import BundleError, ConfigError, read_user_bytes
 
 _PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 PROXY_CA_KEY = "caBundle.proxyCaFile"
@@ -28,11 +28,9 @@ def tls_context(ca_file: Path | None, display: str | None = None) -> ssl.SSLCont
         return ssl.create_default_context()
     where = display or str(ca_file)
     try:
-        data = ca_file.read_bytes()
-    except FileNotFoundError:
-        raise BundleError(PROXY_CA_KEY, f"{where}: file not found") from None
-    except OSError as err:
-        raise BundleError(PROXY_CA_KEY, f"{where}: cannot read: {err.strerror or err}") from None
+        data = read_user_bytes(ca_file, where, 1024 * 1024)
+    except ConfigError as err:
+        raise BundleError(PROXY_CA_KEY, f"{where}: {err.message}") from None
     if _PRIVATE_KEY.search(data):
         raise BundleError(PROXY_CA_KEY, f"{where}: contains a private key; give the CA certificate only")
     try:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roles_anywhere.credentials.x509_sigv4 import sign_request
-from roles_anywhere.errors import ConfigError
+from roles_anywhere.errors import ConfigError, read_user_bytes
 from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
 
 DEFAULT_SESSION_SECONDS = 3_600
@@ -69,13 +69,13 @@ def _der_b64(certificate: x509.Certificate) -> str:
     return base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode()
 
 
+MAX_CREDENTIAL_FILE_BYTES = 1024 * 1024  # an SVID, its key or a chain is a few kilobytes
+
+
 def load_certificate_file(path: Path, option: str) -> list[x509.Certificate]:
     """Every certificate in a PEM (or DER) file; a private key in it is refused unread."""
     where = f"{option} {path}"
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ConfigError(where, f"cannot read: {err.strerror or err}") from None
+    data = read_user_bytes(path, where, MAX_CREDENTIAL_FILE_BYTES)
     if b"PRIVATE KEY-----" in data:
         raise ConfigError(where, "contains a private key; give the certificate file only")
     try:
@@ -89,10 +89,7 @@ def load_certificate_file(path: Path, option: str) -> list[x509.Certificate]:
 def load_private_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     """The SVID's key: PEM (PKCS#8, PKCS#1 or SEC1), unencrypted, RSA or EC. Never echoed."""
     where = f"--private-key {path}"
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise ConfigError(where, f"cannot read: {err.strerror or err}") from None
+    data = read_user_bytes(path, where, MAX_CREDENTIAL_FILE_BYTES)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except TypeError:

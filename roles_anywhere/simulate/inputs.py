@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography import x509
 
-from roles_anywhere.errors import ConfigError
+from roles_anywhere.errors import ConfigError, read_user_bytes
 from roles_anywhere.iam.policy import trust_policy
 from roles_anywhere.simulate.evaluate import RoleTarget
 from roles_anywhere.stack.deployment import Deployment
@@ -24,12 +24,7 @@ _PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 
 
 def _read(path: Path, option: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{option} {path}", "file not found") from None
-    except OSError as err:
-        raise ConfigError(f"{option} {path}", f"cannot read: {err.strerror or err}") from None
+    return read_user_bytes(path, f"{option} {path}", 1024 * 1024)
 
 
 def load_certificates(path: Path, option: str) -> list[x509.Certificate]:
