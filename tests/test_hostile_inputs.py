@@ -203,3 +203,87 @@ def test_credential_and_certificate_files_that_never_end_are_refused(tmp_path: P
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1
         assert "not a regular file" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"cluster": "example.teleport.sh."},
+            "cluster: 'example.teleport.sh.' has an empty label (a leading, trailing or doubled '.'); a "
+            "Teleport cluster name never does, so no SVID would match it",
+        ),
+        (
+            {
+                "workloads": {
+                    "orders": {
+                        "spiffeId": "/svc/orders",
+                        "inlinePolicy": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": f"arn:aws:s3:::b/{'x' * 20_000}",
+                                }
+                            ],
+                        },
+                    }
+                }
+            },
+            "workloads.orders.inlinePolicy: is 20110 characters without whitespace; IAM allows 10240 for a "
+            "role's inline policies (deploying would fail): use a managed policy",
+        ),
+        (
+            {
+                "workloads": {
+                    "orders": {
+                        "spiffeId": "/svc/orders",
+                        "inlinePolicy": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Sid": "read all",
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": "*",
+                                }
+                            ],
+                        },
+                    }
+                }
+            },
+            "workloads.orders.inlinePolicy.Statement[0].Sid: String should match pattern '^[A-Za-z0-9]*$'",
+        ),
+    ],
+    ids=["trailing-dot", "inline-policy-size", "sid-characters"],
+)
+def test_what_aws_would_refuse_at_deploy_is_refused_at_plan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, object], message: str
+) -> None:
+    assert plan_error(capsys, write_stack(tmp_path, stack_config(**changes))) == f"error: {message}\n"
+
+
+def test_broad_permissions_are_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workload = {
+        "spiffeId": "/svc/orders",
+        "managedPolicyArns": ["arn:aws:iam::aws:policy/AdministratorAccess"],
+        "inlinePolicy": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": "*"},
+            ],
+        },
+        "bots": ["dev-ci"],
+    }
+    assert (
+        main(["plan", "--config", str(write_stack(tmp_path, stack_config(workloads={"orders": workload})))])
+        == 0
+    )
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: workloads.orders.managedPolicyArns: AdministratorAccess makes whoever obtains the SVID "
+        "an admin",
+        'warning: workloads.orders.inlinePolicy: a statement allows Action "*" (every action)',
+        'warning: workloads.orders.inlinePolicy: iam:PassRole on Resource "*" lets the role pass any role',
+    ]

@@ -204,7 +204,7 @@ class PolicyStatement(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    Sid: str | None = None
+    Sid: Annotated[str, Field(pattern=r"^[A-Za-z0-9]*$")] | None = None
     Effect: Literal["Allow", "Deny"]
     Action: StringOrList = None
     NotAction: StringOrList = None

@@ -23,6 +23,7 @@ from roles_anywhere.config import field_rules, naming, teleport_names
 from roles_anywhere.config.model import (
     CONFIG_KEYS,
     DEFAULT_SESSION_SECONDS,
+    MAX_INLINE_POLICY_CHARS,
     OBJECT_KEYS,
     AwsClientConfig,
     BotConfig,
@@ -159,6 +160,12 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: dat
             validate_trust_domain(cluster)
         except SpiffeIdError as err:
             raise ConfigError("cluster", f"not a SPIFFE trust domain: {err}") from None
+        if "" in cluster.split("."):
+            raise ConfigError(
+                "cluster",
+                f"{cluster!r} has an empty label (a leading, trailing or doubled '.'); a Teleport cluster "
+                "name never does, so no SVID would match it",
+            )
     try:
         config = StackConfig.model_validate(decoded)
     except ValidationError as err:
@@ -186,6 +193,7 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: dat
         warnings=bundle.warnings
         + loaded.warnings
         + tuple(_policy_count_warnings(workloads))
+        + tuple(_broad_permission_warnings(workloads))
         + tuple(_unissued_warnings(workloads)),
         teleport=teleport,
         aws=AwsClientSettings(
@@ -216,14 +224,22 @@ def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload
         spiffe_id = SpiffeId.for_workload(config.spiffe_id, stack.cluster)
     except SpiffeIdError as err:
         raise ConfigError(naming.key_path("workloads", name, "spiffeId"), str(err)) from None
-    inline = config.inline_policy
+    inline = None if config.inline_policy is None else config.inline_policy.model_dump(exclude_unset=True)
+    if inline is not None:
+        size = len(json.dumps(inline, separators=(",", ":"), ensure_ascii=False))
+        if size > MAX_INLINE_POLICY_CHARS:
+            raise ConfigError(
+                naming.key_path("workloads", name, "inlinePolicy"),
+                f"is {size} characters without whitespace; IAM allows {MAX_INLINE_POLICY_CHARS} for a "
+                "role's inline policies (deploying would fail): use a managed policy",
+            )
     return Workload(
         name=name,
         spiffe_id=spiffe_id,
         role_name=role_name,
         profile_name=role_name,
         managed_policy_arns=tuple(config.managed_policy_arns),
-        inline_policy_json=None if inline is None else policy_json(inline.model_dump(exclude_unset=True)),
+        inline_policy_json=None if inline is None else policy_json(inline),
         session_duration=config.session_duration,
         svid_directory=config.svid_directory or f"{DEFAULT_SVID_ROOT}/{name}",
         bots=tuple(config.bots),
@@ -326,6 +342,29 @@ def _policy_count_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
                 f"IAM's default quota is {ROLE_POLICY_QUOTA} per role — "
                 "raise it before deploying or the attachment will fail"
             )
+
+
+def _broad_permission_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
+    """Permissions that make a role (and so whoever obtains the SVID) nearly an administrator."""
+    for workload in workloads:
+        key = naming.key_path("workloads", workload.name)
+        if any(arn.endswith(":policy/AdministratorAccess") for arn in workload.managed_policy_arns):
+            yield f"{key}.managedPolicyArns: AdministratorAccess makes whoever obtains the SVID an admin"
+        if workload.inline_policy_json is None:
+            continue
+        for statement in json.loads(workload.inline_policy_json)["Statement"]:
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = _listed(statement.get("Action"))
+            resources = _listed(statement.get("Resource"))
+            if "*" in actions:
+                yield f'{key}.inlinePolicy: a statement allows Action "*" (every action)'
+            if "iam:PassRole" in actions and "*" in resources:
+                yield f'{key}.inlinePolicy: iam:PassRole on Resource "*" lets the role pass any role'
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
 
 
 def _unissued_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
