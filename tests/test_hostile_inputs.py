@@ -287,3 +287,18 @@ def test_broad_permissions_are_warnings(tmp_path: Path, capsys: pytest.CaptureFi
         'warning: workloads.orders.inlinePolicy: a statement allows Action "*" (every action)',
         'warning: workloads.orders.inlinePolicy: iam:PassRole on Resource "*" lets the role pass any role',
     ]
+
+
+@pytest.mark.parametrize("folder", ["/tmp/elsewhere", "../../outside", "out/../../x", "~/out"])
+def test_artifacts_dir_stays_inside_the_stack_folder_unless_the_runner_opts_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    monkeypatch.delenv("ROLES_ANYWHERE_ARTIFACTS_ANYWHERE", raising=False)
+    path = write_stack(tmp_path, stack_config(artifactsDir=folder))
+    assert plan_error(capsys, path) == (
+        f"error: artifactsDir: {folder!r} leaves the stack's folder; use a relative path without '..', or "
+        "set ROLES_ANYWHERE_ARTIFACTS_ANYWHERE=1 for this run to write there on purpose\n"
+    )
+    monkeypatch.setenv("ROLES_ANYWHERE_ARTIFACTS_ANYWHERE", "1")
+    assert main(["plan", "--config", str(path)]) == 0
+    capsys.readouterr()

@@ -11,9 +11,11 @@ here, with a reason, before anything is created. Each function returns the value
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import unicodedata
 import urllib.parse
+from pathlib import PurePosixPath
 
 MAX_PATH = 4_096
 MIN_SVID_TTL = 60
@@ -66,6 +68,26 @@ def local_path(path: str, *, what: str = "folder path") -> str:
     bad = _control_character(path)
     if not path.strip() or bad:
         raise ValueError(f"must be a {what}" + (f" without control characters ({bad})" if bad else ""))
+    return path
+
+
+ARTIFACTS_ANYWHERE_ENV = "ROLES_ANYWHERE_ARTIFACTS_ANYWHERE"
+
+
+def artifacts_dir(path: str) -> str:
+    """Where `pulumi up` writes: inside the stack's folder, unless the person running it opts out.
+
+    The opt-out is an environment variable, not a config key: a stack file from a pull request must
+    not be able to point the writer at ``/etc`` or ``../../somewhere``.
+    """
+    local_path(path)
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    outside = PurePosixPath(path).is_absolute() or path.startswith("~") or ".." in parts
+    if outside and os.environ.get(ARTIFACTS_ANYWHERE_ENV, "").lower() not in ("1", "true", "yes"):
+        raise ValueError(
+            f"{path!r} leaves the stack's folder; use a relative path without '..', or set "
+            f"{ARTIFACTS_ANYWHERE_ENV}=1 for this run to write there on purpose"
+        )
     return path
 
 

@@ -452,7 +452,7 @@ class StackConfig(_ConfigModel):
     @field_validator("artifacts_dir")
     @classmethod
     def _artifacts_dir(cls, path: str | None) -> str | None:
-        return None if path is None else field_rules.local_path(path)
+        return None if path is None else field_rules.artifacts_dir(path)
 
     @field_validator("account_id")
     @classmethod
