@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from . import ALLOW_COMMANDS_ENV
-from .errors import ConfigError, RolesAnywhereError
+from .errors import ConfigError, RolesAnywhereError, one_printable_line
 
 if TYPE_CHECKING:
     from roles_anywhere.stack.deployment import Deployment
@@ -41,7 +41,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _say(level: str, message: str) -> None:
-    print(f"{level}: {' '.join(message.splitlines())}", file=sys.stderr)
+    """Every line the CLI prints on stderr: one line, no control characters, whatever the source."""
+    print(f"{level}: {one_printable_line(message)}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,14 @@ class BundleError(ConfigError):
 MAX_USER_FILE_BYTES = 16 * 1024 * 1024
 
 
+def one_printable_line(text: str) -> str:
+    """Text from outside (a server's error, a command's stderr) made safe for a terminal.
+
+    One line; control characters, escape sequences included, are shown as ``?``.
+    """
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.splitlines()))
+
+
 def read_user_file(path: Path, label: str | None = None, limit: int = MAX_USER_FILE_BYTES) -> str:
     """UTF-8 text of a file the user named: ``read_user_bytes``, decoded."""
     where = label or str(path)

@@ -302,3 +302,18 @@ def test_artifacts_dir_stays_inside_the_stack_folder_unless_the_runner_opts_out(
     monkeypatch.setenv("ROLES_ANYWHERE_ARTIFACTS_ANYWHERE", "1")
     assert main(["plan", "--config", str(path)]) == 0
     capsys.readouterr()
+
+
+def test_nothing_printed_on_stderr_carries_terminal_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command's stderr (or a server's error text) with escape sequences is printed inert."""
+    script = tmp_path / "ca.sh"
+    script.write_text("#!/bin/sh\nprintf 'bad\\033]0;pwned\\007 \\033[2J\\n' >&2\nexit 3\n")
+    script.chmod(0o755)
+    path = command_stack(tmp_path, [str(script)])
+    assert main(["plan", "--config", str(path), "--allow-commands"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err
+    assert "\x07" not in err
+    assert "bad?]0;pwned? ?[2J" in err

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from roles_anywhere.errors import one_printable_line
+
 
 def add_command(commands: Any) -> None:
     """Register ``credential-process`` on the CLI's sub-parser collection."""
@@ -57,7 +59,7 @@ def run_credential_process(args: argparse.Namespace) -> int:
     try:
         credentials = create_session(request, verify=tls_verification(args.no_verify_ssl, args.ca_bundle))
     except SessionRefusedError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_printable_line(str(err))}", file=sys.stderr)
         return 1
     sys.stdout.write(credential_process_json(credentials) + "\n")
     return 0
