@@ -68,9 +68,11 @@ def main() -> None:
         def fake_tctl(*args: str, answers: dict[str, str] = answers) -> str:
             return answers[args[1]]
 
-        teleport_apply.tctl = fake_tctl  # type: ignore[assignment]
+        teleport_apply.tctl_read = fake_tctl  # type: ignore[assignment]
         with tempfile.TemporaryDirectory() as folder:
-            applier = teleport_apply.Applier(Path(folder), plan, take_over=False)
+            applier = teleport_apply.Applier(
+                Path(folder), teleport_apply.Plan(plan), take_over=False, no_workload_identities=False
+            )
             start = time.perf_counter()
             listed = {"role": teleport_apply.listing("roles"), "bot": teleport_apply.listing("bots")}
             listed["workload_identity"] = teleport_apply.listing("workload_identity")

@@ -12,6 +12,7 @@ Exit status: 0 applied, 2 refused or failed (one line on stderr; a refusal chang
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import re
@@ -341,6 +342,16 @@ class Applier:
         """Whoever else can issue one of our SPIFFE IDs would assume our AWS roles: refuse."""
         mine = {kind: set(self.plan.current[kind]) | set(retired[kind]) for kind in KINDS}
         paths = set(self.plan.paths)
+        ordered = sorted(paths)
+
+        def starting_with(prefix: str) -> list[str]:
+            """Our paths that start with ``prefix``: a pattern's literal start narrows them first."""
+            first = bisect.bisect_left(ordered, prefix)
+            last = first
+            while last < len(ordered) and ordered[last].startswith(prefix):
+                last += 1
+            return ordered[first:last]
+
         for name, item in sorted(cluster["workload_identity"].items()):
             if name in mine["workload_identity"]:
                 continue
@@ -351,7 +362,7 @@ class Applier:
                 self._refuse_overlap(
                     f"workload_identity/{name}",
                     item,
-                    (p for p in self.plan.paths if template_could_issue(issued, p)),
+                    (p for p in starting_with(TEMPLATE.split(issued)[0]) if template_could_issue(issued, p)),
                 )
         for name, item in sorted(cluster["role"].items()):
             if name in mine["role"]:
@@ -365,7 +376,15 @@ class Applier:
                     self._refuse_overlap(
                         f"role/{name}",
                         item,
-                        (p for p in self.plan.paths if legacy_rule_could_issue(expression, p)),
+                        (
+                            p
+                            for p in (
+                                self.plan.paths
+                                if expression.startswith("^")
+                                else starting_with(expression.split("*", maxsplit=1)[0])
+                            )
+                            if legacy_rule_could_issue(expression, p)
+                        ),
                     )
 
     def _refuse_overlap(self, ref: str, item: Mapping[str, Any], overlapping: Iterable[str]) -> None:
