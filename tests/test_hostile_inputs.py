@@ -317,3 +317,53 @@ def test_nothing_printed_on_stderr_carries_terminal_escapes(
     assert "\x1b" not in err
     assert "\x07" not in err
     assert "bad?]0;pwned? ?[2J" in err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_linked_folder_under_the_output_folder_is_never_written_or_deleted_through(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`out/teleport` planted as a link to another folder, and a manifest naming a file there."""
+    config = write_stack(
+        tmp_path, stack_config(workloads={"orders": {"spiffeId": "/svc/orders", "bots": ["dev-ci"]}})
+    )
+    out = tmp_path / "out"
+    assert main(["render", "--config", str(config), "--out", str(out)]) == 0
+    capsys.readouterr()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.yaml").write_text("keep me")
+    for path in sorted((out / "teleport").iterdir()):
+        path.unlink()
+    (out / "teleport").rmdir()
+    (out / "teleport").symlink_to(victim)
+    manifest = out / ".roles-anywhere-files"
+    manifest.write_text(manifest.read_text() + "teleport/precious.yaml\n")
+    before = snapshot(victim)
+    assert main(["render", "--config", str(config), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out / 'teleport'}: is a link or not a folder; nothing under the output folder is reached "
+        "through a link (nothing was written)\n"
+    )
+    assert snapshot(victim) == before
+
+
+def test_only_regular_files_we_wrote_are_removed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A manifest entry that is now a link (to a file elsewhere) or a folder is left alone."""
+    config = write_stack(tmp_path, stack_config())
+    out = tmp_path / "out"
+    assert main(["render", "--config", str(config), "--out", str(out)]) == 0
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    (out / "tsh" / "linked.sh").symlink_to(outside)
+    (out / "tsh" / "folder.sh").mkdir()
+    manifest = out / ".roles-anywhere-files"
+    manifest.write_text(manifest.read_text() + "tsh/folder.sh\ntsh/linked.sh\n")
+    assert main(["render", "--config", str(config), "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert outside.read_text() == "keep me"
+    assert (out / "tsh" / "linked.sh").is_symlink()
+    assert (out / "tsh" / "folder.sh").is_dir()

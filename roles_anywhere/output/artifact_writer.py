@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -36,31 +36,95 @@ class WriteResult:
 
 
 def write_artifacts(files: Mapping[str, str], out_dir: Path) -> WriteResult:
-    """Write ``files`` (relative POSIX path → text) under ``out_dir``; see the module docstring."""
+    """Write ``files`` (relative POSIX path → text) under ``out_dir``; see the module docstring.
+
+    Below ``out_dir`` nothing is reached through a link: every folder is opened with ``O_NOFOLLOW``
+    from its parent's descriptor, files are created and replaced relative to those descriptors, and
+    only regular files are ever unlinked. A planted link refuses the whole write before any change.
+    """
     for relative in files:
         _check_relative(relative)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputFolderError(f"{out_dir}: exists and is not a folder")
     previous = read_manifest(out_dir)
-    for relative in files:
-        target = out_dir / relative
-        if relative not in previous and (target.exists() or target.is_symlink()):
-            raise OutputFolderError(
-                f"{target}: exists and was not written by roles-anywhere; "
-                "remove it or choose another output folder (nothing was written)"
-            )
-    written, unchanged = [], []
-    for relative, text in sorted(files.items()):
-        target = out_dir / relative
-        mode = 0o755 if is_executable(relative) else 0o644
-        if _same(target, text, mode):
-            unchanged.append(relative)
-            continue
-        _atomic_write(target, text.encode(), mode)
-        written.append(relative)
-    removed = [relative for relative in sorted(previous - files.keys()) if _remove(out_dir, relative)]
-    _atomic_write(out_dir / MANIFEST, "".join(f"{path}\n" for path in sorted(files)).encode(), 0o644)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _Folder(out_dir) as folder:
+        for relative in sorted(set(files) | previous):  # every check before the first change
+            parent = folder.open(_parents(relative), create=False)
+            foreign = relative in files and relative not in previous and parent is not None
+            if foreign and parent is not None and _lstat(parent, PurePosixPath(relative).name) is not None:
+                raise OutputFolderError(
+                    f"{out_dir / relative}: exists and was not written by roles-anywhere; "
+                    "remove it or choose another output folder (nothing was written)"
+                )
+        written, unchanged = [], []
+        for relative, text in sorted(files.items()):
+            parent = folder.open(_parents(relative), create=True)
+            assert parent is not None  # noqa: S101 - created when missing
+            name, mode, data = PurePosixPath(relative).name, _mode(relative), text.encode()
+            if _same(parent, name, data, mode):
+                unchanged.append(relative)
+                continue
+            _atomic_write(parent, name, data, mode, display=out_dir / relative)
+            written.append(relative)
+        removed = [r for r in sorted(previous - files.keys()) if _remove(folder, r)]
+        manifest = "".join(f"{path}\n" for path in sorted(files)).encode()
+        _atomic_write(folder.root, MANIFEST, manifest, 0o644, display=out_dir / MANIFEST)
     return WriteResult(tuple(written), tuple(unchanged), tuple(removed))
+
+
+class _Folder:
+    """Descriptors of the folders under the output folder, each opened without following a link."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root
+        self.root = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._open: dict[tuple[str, ...], int] = {(): self.root}
+
+    def __enter__(self) -> _Folder:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+
+    def open(self, parts: tuple[str, ...], *, create: bool) -> int | None:
+        """The folder ``parts`` below the root; ``None`` if it does not exist and ``create`` is false."""
+        if parts in self._open:
+            return self._open[parts]
+        parent = self.open(parts[:-1], create=create)
+        if parent is None:
+            return None
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(parts[-1], flags, dir_fd=parent)
+        except FileNotFoundError:
+            if not create:
+                return None
+            os.mkdir(parts[-1], 0o755, dir_fd=parent)
+            fd = os.open(parts[-1], flags, dir_fd=parent)
+        except OSError:
+            raise OutputFolderError(
+                f"{self.path.joinpath(*parts)}: is a link or not a folder; nothing under the output "
+                "folder is reached through a link (nothing was written)"
+            ) from None
+        self._open[parts] = fd
+        return fd
+
+
+def _parents(relative: str) -> tuple[str, ...]:
+    return PurePosixPath(relative).parts[:-1]
+
+
+def _mode(relative: str) -> int:
+    return 0o755 if is_executable(relative) else 0o644
+
+
+def _lstat(parent: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
 
 
 def is_executable(path: str) -> bool:
@@ -110,46 +174,55 @@ def read_regular_file(path: Path, limit: int) -> bytes | None:
     return data
 
 
-def _same(target: Path, text: str, mode: int) -> bool:
-    """Unchanged content and mode: leave the file (and its mtime) alone."""
-    try:
-        return (
-            not target.is_symlink()
-            and target.read_bytes() == text.encode()
-            and (target.stat().st_mode & 0o777) == mode
-        )
-    except OSError:
+def _same(parent: int, name: str, data: bytes, mode: int) -> bool:
+    """Unchanged content and mode of a regular file: leave it (and its mtime) alone."""
+    found = _lstat(parent, name)
+    if found is None or not stat.S_ISREG(found.st_mode) or found.st_size != len(data):
         return False
+    if (found.st_mode & 0o777) != mode:
+        return False
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent)
+    with os.fdopen(fd, "rb") as stream:
+        return stream.read(len(data) + 1) == data
 
 
-def _atomic_write(target: Path, data: bytes, mode: int) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def _atomic_write(parent: int, name: str, data: bytes, mode: int, *, display: Path) -> None:
+    """A temporary file beside ``name``, fsynced, then renamed over it (a link is replaced, not followed)."""
+    temporary = f".{name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(
+        temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent
+    )
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()
+            os.fchmod(stream.fileno(), mode)
             os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
+        os.replace(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
+    except IsADirectoryError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary, dir_fd=parent)
+        raise OutputFolderError(f"{display}: is a folder, not a file this project wrote") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+            os.unlink(temporary, dir_fd=parent)
         raise
 
 
-def _remove(out_dir: Path, relative: str) -> bool:
-    """Remove a file we wrote earlier, and its folders if that leaves them empty."""
-    target = out_dir / relative
-    try:
-        target.unlink()
-    except FileNotFoundError:
+def _remove(folder: _Folder, relative: str) -> bool:
+    """Remove a regular file we wrote earlier (never a link or a folder), and folders it leaves empty."""
+    parts = _parents(relative)
+    parent = folder.open(parts, create=False)
+    name = PurePosixPath(relative).name
+    found = None if parent is None else _lstat(parent, name)
+    if parent is None or found is None or not stat.S_ISREG(found.st_mode):
         return False
-    folder = target.parent
-    while folder != out_dir:
+    os.unlink(name, dir_fd=parent)
+    while parts:
+        above = folder.open(parts[:-1], create=False)
         try:
-            folder.rmdir()
+            os.rmdir(parts[-1], dir_fd=above)
         except OSError:
             break
-        folder = folder.parent
+        parts = parts[:-1]
     return True
