@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -45,23 +46,23 @@ def read_user_file(path: Path, label: str | None = None, limit: int = MAX_USER_F
 
 
 def read_user_bytes(
-    path: Path,
-    label: str | None = None,
-    limit: int = MAX_USER_FILE_BYTES,
-    *,
-    error: type[ConfigError] = ConfigError,
+    path: Path, label: str | None = None, limit: int = MAX_USER_FILE_BYTES, *, follow_link: bool = True
 ) -> bytes:
     """At most ``limit`` bytes of a regular file the user named (error messages name ``label``).
 
     Opened without blocking, so a FIFO cannot hang the run, and refused unless it is a regular file
-    (``/dev/zero`` never ends). Missing, unreadable or oversized is a ``ConfigError`` naming it.
+    (``/dev/zero`` never ends); with ``follow_link=False`` a link is refused too. Missing, unreadable
+    or oversized is a ``ConfigError`` naming it.
     """
     where = label or str(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow_link else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise ConfigError(where, "file not found") from None
     except OSError as err:
+        if err.errno == errno.ELOOP and not follow_link:
+            raise ConfigError(where, "is a link, and a link is never followed here") from None
         raise ConfigError(where, f"cannot read: {err.strerror}") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)

@@ -55,6 +55,10 @@ _OPERATORS = ("eq", "not_eq", "in", "not_in")
 _TEMPLATE = re.compile(r"\{\{([^{}]+?)\}\}")
 
 
+class NotModelledError(Exception):
+    """The resource uses a Teleport feature this model does not evaluate; it refuses rather than guesses."""
+
+
 @dataclass(frozen=True)
 class Principal:
     """A Teleport identity that asks for credentials: a bot or a human user."""
@@ -188,7 +192,7 @@ def _rules_match(role: Mapping[str, Any], condition: str, kind: str, verb: str) 
         if kind not in resources and WILDCARD not in resources:
             continue
         if rule.get("where"):
-            raise NotImplementedError(f"role {role['metadata']['name']}: rule 'where' is not modelled")
+            raise NotModelledError(f"role {role['metadata']['name']}: rule 'where' is not modelled")
         verbs = rule.get("verbs") or []
         if WILDCARD in verbs or verb in verbs:
             return True
@@ -205,7 +209,7 @@ def check_access_to_kind(roles: Sequence[Mapping[str, Any]], kind: str, verb: st
 def _label_matchers(role: Mapping[str, Any], condition: str) -> Mapping[str, Any]:
     conditions = _conditions(role, condition)
     if conditions.get("workload_identity_labels_expression"):
-        raise NotImplementedError(
+        raise NotModelledError(
             f"role {role['metadata']['name']}: workload_identity_labels_expression is not modelled"
         )
     return conditions.get("workload_identity_labels") or {}
@@ -267,7 +271,7 @@ def rules_allow(workload_identity: Mapping[str, Any], attributes: Mapping[str, s
         return True
     for index, rule in enumerate(allow):
         if rule.get("expression"):
-            raise NotImplementedError(f"spec.rules.allow[{index}].expression is not modelled")
+            raise NotModelledError(f"spec.rules.allow[{index}].expression is not modelled")
         conditions = rule.get("conditions") or []
         if not conditions:
             # lib/services/workload_identity.go ValidateWorkloadIdentity rejects such a resource.
@@ -292,7 +296,7 @@ def render_template(template: str, attributes: Mapping[str, str]) -> str | None:
         if not expression:
             continue
         if expression not in ("user.name", "user.bot_name"):
-            raise NotImplementedError(f"template expression {expression!r} is not modelled")
+            raise NotModelledError(f"template expression {expression!r} is not modelled")
         value = attributes.get(expression, "")
         if not value:
             return None

@@ -7,6 +7,7 @@ files or never end.)
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,19 @@ from hypothesis import strategies as st
 from roles_anywhere.cli import main
 
 from .conftest import ROOT, stack_config, write_stack
+
+
+def run_cli(*args: str, **options: object) -> subprocess.CompletedProcess[str]:
+    """The CLI as its own process, with a time limit: a hang fails the test instead of the suite."""
+    return subprocess.run(
+        [sys.executable, "-m", "roles_anywhere", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **options,
+    )
 
 
 def plan_error(capsys: pytest.CaptureFixture[str], path: Path) -> str:
@@ -83,14 +97,7 @@ def test_inputs_that_never_end_or_are_not_files_are_refused(tmp_path: Path, spec
         ["plan", "--config", str(path)],
         ["render", "--stack-outputs", str(path), "--out", str(tmp_path / "out")],
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "roles_anywhere", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_cli(*args)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1
         assert "not a regular file" in result.stderr or "cannot read" in result.stderr
@@ -158,16 +165,13 @@ def test_with_consent_the_command_runs(tmp_path: Path, capsys: pytest.CaptureFix
 def test_a_command_that_never_stops_printing_is_stopped_at_the_cap(tmp_path: Path) -> None:
     """`cat /dev/zero` is read as it streams and killed past 1 MiB, not buffered whole."""
     path = command_stack(tmp_path, ["cat", "/dev/zero"])
-    result = subprocess.run(
-        [sys.executable, "-m", "roles_anywhere", "plan", "--config", str(path), "--allow-commands"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        preexec_fn=lambda: __import__("resource").setrlimit(
-            __import__("resource").RLIMIT_AS, (1024 * 1024 * 1024, 1024 * 1024 * 1024)
-        ),
+    one_gib = 1024 * 1024 * 1024
+    result = run_cli(
+        "plan",
+        "--config",
+        str(path),
+        "--allow-commands",
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (one_gib, one_gib)),
     )
     assert result.returncode == 2
     assert result.stderr == (
@@ -192,14 +196,7 @@ def test_credential_and_certificate_files_that_never_end_are_refused(tmp_path: P
         ["simulate", "--config", str(config), "--certificate", special],
         ["plan", "--config", str(config)],
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "roles_anywhere", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1
         assert "not a regular file" in result.stderr, result.stderr

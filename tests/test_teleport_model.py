@@ -10,6 +10,7 @@ import pytest
 from .teleport_model import (
     WILDCARD_ISSUER,
     Cluster,
+    NotModelledError,
     Principal,
     can_issue_workload_identity,
     can_obtain_legacy,
@@ -126,7 +127,7 @@ def test_rules_or_conditions_and(allow: list[dict[str, Any]], expected: bool) ->
         pytest.param({"conditions": [cond("user.nickname", "eq", "x")]}, ValueError, id="unknown attribute"),
         pytest.param({"conditions": [cond("user.labels", "eq", "x")]}, ValueError, id="map attribute"),
         pytest.param({"conditions": [cond("user.traits", "eq", "x")]}, ValueError, id="traits attribute"),
-        pytest.param({"expression": 'user.name == "foo"'}, NotImplementedError, id="expression"),
+        pytest.param({"expression": 'user.name == "foo"'}, NotModelledError, id="expression"),
         pytest.param({"conditions": []}, ValueError, id="empty conditions"),
         pytest.param(
             {"conditions": [{"attribute": "user.name", "eq": {"value": "a"}, "in": {"values": ["a"]}}]},
@@ -438,7 +439,7 @@ def test_templated_id_for_human_with_bot_name_is_not_issued() -> None:
 
 
 def test_unmodelled_template_raises() -> None:
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotModelledError):
         render_template("/k8s/{{ workload.kubernetes.namespace }}", FOO)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from roles_anywhere.errors import RolesAnywhereError
+from roles_anywhere.errors import ConfigError, RolesAnywhereError, read_user_bytes
 
 MANIFEST = ".roles-anywhere-files"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -154,24 +154,13 @@ def read_manifest(out_dir: Path) -> set[str]:
 
 
 def read_regular_file(path: Path, limit: int) -> bytes | None:
-    """At most ``limit`` bytes of a regular file, ``None`` if absent.
-
-    Never through a link, never blocking on a FIFO, never reading a device or a file that does not end.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
+    """At most ``limit`` bytes of a file in the output folder, ``None`` if absent; never through a link."""
+    if not os.path.lexists(path):
         return None
-    except OSError as err:
-        raise OutputFolderError(f"{path}: cannot read ({err.strerror}; a link is never followed)") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OutputFolderError(f"{path}: not a regular file")
-    with os.fdopen(fd, "rb") as stream:
-        data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise OutputFolderError(f"{path}: larger than {limit} bytes")
-    return data
+    try:
+        return read_user_bytes(path, str(path), limit, follow_link=False)
+    except ConfigError as err:
+        raise OutputFolderError(str(err)) from None
 
 
 def _same(parent: int, name: str, data: bytes, mode: int) -> bool:
