@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 
 class RolesAnywhereError(Exception):
@@ -26,6 +28,28 @@ class BundleError(ConfigError):
 
 
 MAX_USER_FILE_BYTES = 16 * 1024 * 1024
+
+
+def load_json(text: str) -> Any:
+    """JSON from a file someone else may have written: a repeated key is refused, not last-wins.
+
+    ``json.loads`` keeps the last of two equal keys, so a second ``workloads`` at the end of a stack
+    outputs file would silently replace the reviewed one. Raises ``ValueError`` (``JSONDecodeError``
+    included) with a message for the user.
+    """
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in document:
+                raise ValueError(f"key {key[:60]!r} appears twice in one object")
+            document[key] = value
+        return document
+
+    try:
+        return json.loads(text, object_pairs_hook=unique)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def one_printable_line(text: str) -> str:

@@ -6,6 +6,7 @@ files or never end.)
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -364,3 +365,21 @@ def test_only_regular_files_we_wrote_are_removed(tmp_path: Path, capsys: pytest.
     assert outside.read_text() == "keep me"
     assert (out / "tsh" / "linked.sh").is_symlink()
     assert (out / "tsh" / "folder.sh").is_dir()
+
+
+def test_a_repeated_key_in_stack_outputs_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`json` keeps the last of two keys: a second `workloads` would replace the reviewed outputs."""
+    config = write_stack(tmp_path, stack_config())
+    assert main(["plan", "--config", str(config), "--json"]) == 0
+    outputs = json.loads(capsys.readouterr().out)["outputs"]
+    text = json.dumps(outputs)
+    path = tmp_path / "outputs.json"
+    path.write_text(text[:-1] + ', "workloads": {}}')
+    assert main(["render", "--stack-outputs", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {path}: refused: key 'workloads' appears twice in one object\n"
+    assert not (tmp_path / "out").exists()
+    path.write_text("[" * 100_000)
+    assert main(["render", "--stack-outputs", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {path}: refused: nested too deeply\n"

@@ -6,7 +6,6 @@ certificate file that holds a private key is refused without showing any of it.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from cryptography import x509
 
-from roles_anywhere.errors import ConfigError, read_user_bytes
+from roles_anywhere.errors import ConfigError, load_json, read_user_bytes
 from roles_anywhere.iam.policy import trust_policy
 from roles_anywhere.simulate.evaluate import RoleTarget
 from roles_anywhere.stack.deployment import Deployment
@@ -69,8 +68,8 @@ def parse_time(text: str | None) -> datetime:
 def load_trust_policy(path: Path) -> dict[str, Any]:
     """A hand-written trust policy document (JSON) to evaluate instead of the generated one."""
     try:
-        document = json.loads(_read(path, "--trust-policy").decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        document = load_json(_read(path, "--trust-policy").decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
         raise ConfigError(f"--trust-policy {path}", f"not a JSON policy document ({err})") from None
     if not isinstance(document, dict):
         raise ConfigError(f"--trust-policy {path}", "not a JSON policy document (expected an object)")

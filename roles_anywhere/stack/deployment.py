@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 from roles_anywhere.config import field_rules, naming, teleport_names
 from roles_anywhere.config.model import JOIN_METHODS, PYTHON_SIGNING_HELPER, CredentialSource, TeleportMode
 from roles_anywhere.config.spiffe import SpiffeId
-from roles_anywhere.errors import ConfigError, SpiffeIdError, read_user_file
+from roles_anywhere.errors import ConfigError, SpiffeIdError, load_json, read_user_file
 from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
 
 __all__ = ["PROFILE_ARN", "ROLE_ARN", "TRUST_ANCHOR_ARN", "Deployment", "load_deployment"]
@@ -162,11 +162,13 @@ def read_outputs_file(path: Path) -> dict[str, Any]:
     """The raw outputs object in ``path``; unreadable or non-JSON is a ``ConfigError`` naming it."""
     text = read_user_file(path)
     try:
-        outputs = json.loads(text)
+        outputs = load_json(text)
     except json.JSONDecodeError as err:
         raise ConfigError(
             str(path), f"not JSON (line {err.lineno}: {err.msg}); save `pulumi stack output --json` to it"
         ) from None
+    except ValueError as err:
+        raise ConfigError(str(path), f"refused: {err}") from None
     if not isinstance(outputs, dict):
         raise ConfigError(str(path), "not a JSON object of stack outputs (`pulumi stack output --json`)")
     return outputs

@@ -464,6 +464,13 @@ class Applier:
             tctl_change("create", "-f", stream.name)
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """objects.json with a key twice (last-wins in json) is not what render wrote: refuse it."""
+    if len({key for key, _ in pairs}) != len(pairs):
+        raise ValueError("a key appears twice")
+    return dict(pairs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Apply the stack in this file's folder; return the exit status."""
     parser = argparse.ArgumentParser(prog="teleport/apply.sh", description=__doc__.splitlines()[0])
@@ -481,7 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     folder = Path(__file__).resolve().parent
     try:
         try:
-            document = json.loads(read_regular_file(folder / PLAN_FILE, MAX_PLAN_BYTES))
+            document = json.loads(
+                read_regular_file(folder / PLAN_FILE, MAX_PLAN_BYTES), object_pairs_hook=_unique
+            )
         except (ValueError, RecursionError):
             raise RefusalError(f"{PLAN_FILE}: not JSON; render again") from None
         applier = Applier(

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from roles_anywhere.config.field_rules import teleport_namespace
 from roles_anywhere.config.teleport_names import check_object_name
+from roles_anywhere.errors import load_json
 from roles_anywhere.output.artifact_writer import OutputFolderError, read_manifest, read_regular_file
 
 LEDGER = "teleport/objects.json"
@@ -106,9 +107,12 @@ def _read_ledger(out_dir: Path, namespace: str) -> _Ledger | None:
     if data is None:
         return None
     try:
-        ledger = _Ledger.model_validate(json.loads(data))
-    except (ValueError, ValidationError) as err:
-        reason = err.errors(include_url=False)[0]["msg"] if isinstance(err, ValidationError) else "not JSON"
+        ledger = _Ledger.model_validate(load_json(data.decode("utf-8", "replace")))
+    except ValidationError as err:
+        reason = err.errors(include_url=False)[0]["msg"]
+        raise OutputFolderError(f"{path}: not a record this project wrote ({reason})") from None
+    except ValueError as err:
+        reason = "not JSON" if isinstance(err, json.JSONDecodeError) else str(err)
         raise OutputFolderError(f"{path}: not a record this project wrote ({reason})") from None
     if ledger.stack != namespace:
         raise OutputFolderError(
