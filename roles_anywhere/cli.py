@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from . import ALLOW_COMMANDS_ENV
-from .errors import ConfigError, RolesAnywhereError, one_printable_line
+from .errors import ConfigError, RolesAnywhereError
+from .outside_text import one_printable_line, printable_lines
 
 if TYPE_CHECKING:
     from roles_anywhere.stack.deployment import Deployment
@@ -169,7 +170,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2, sort_keys=False) + "\n")
     else:
-        sys.stdout.write(format_plan(plan))
+        sys.stdout.write(printable_lines(format_plan(plan)))
     return EXIT_OK
 
 
@@ -242,9 +243,11 @@ def _simulate(args: argparse.Namespace) -> int:
     verdicts = simulate(findings, targets, deployment.trust_anchor_arn)
     if args.json:
         document = report_json(leaf, findings, verdicts, at, deployment.trust_anchor_arn)
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
-        sys.stdout.write(format_report(leaf, findings, verdicts, at, deployment.trust_anchor_arn))
+        sys.stdout.write(
+            printable_lines(format_report(leaf, findings, verdicts, at, deployment.trust_anchor_arn))
+        )
     return EXIT_OK if any(v.allowed for v in verdicts) else EXIT_DENIED
 
 
@@ -269,9 +272,9 @@ def _bundle(args: argparse.Namespace) -> int:
         _check_same_stack(spec.cluster, deployment, args.stack_outputs)
     check = BundleCheck(spec.bundle_source, spec.bundle_origin, spec.bundle.certificates, deployment)
     if args.json:
-        sys.stdout.write(json.dumps(check_json(check), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(check_json(check), indent=2) + "\n")
     else:
-        sys.stdout.write(format_check(check, now))
+        sys.stdout.write(printable_lines(format_check(check, now)))
     return EXIT_DENIED if check.up_to_date is False else EXIT_OK
 
 

@@ -52,14 +52,6 @@ def load_json(text: str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def one_printable_line(text: str) -> str:
-    """Text from outside (a server's error, a command's stderr) made safe for a terminal.
-
-    One line; control characters, escape sequences included, are shown as ``?``.
-    """
-    return "".join(c if c.isprintable() else "?" for c in " ".join(text.splitlines()))
-
-
 def read_user_file(path: Path, label: str | None = None, limit: int = MAX_USER_FILE_BYTES) -> str:
     """UTF-8 text of a file the user named: ``read_user_bytes``, decoded."""
     where = label or str(path)

@@ -12,6 +12,7 @@ from .conftest import ROOT
 # Lowest first: a subpackage may import only itself, roles_anywhere's top-level constants, and those
 # listed before it.
 LAYERS = [
+    "outside_text",
     "errors",
     "config",
     "iam",

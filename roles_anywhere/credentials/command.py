@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from roles_anywhere.errors import one_printable_line
+from roles_anywhere.outside_text import one_printable_line
 
 
 def add_command(commands: Any) -> None:

@@ -1,0 +1,66 @@
+"""Text that came from outside (a command's stderr, a server's answer, a file) made safe to print.
+
+Two dangers: control characters (an escape sequence can retitle, clear or rewrite the user's
+terminal) and key material (a CI log is read by many). Key material is recognised by content, not by
+where it came from: a PEM block of any kind, base64 whose bytes begin like a DER private key
+(PKCS#8, PKCS#1 or SEC1 — ``SEQUENCE { INTEGER 0|1 …``), raw DER of the same shape, and any very long
+base64 run (a key cut in the middle has no structure left to recognise).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+# A PEM block, or what is left of one when the text was cut before its END line.
+_PEM = re.compile(r"-----BEGIN [^\n]{0,80}?-----.*?(?:-----END [^\n]{0,80}?-----|\Z)", re.S)
+# Base64 in chunks of at least 20 characters (a word of prose is shorter), as lines or one long run.
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}(?:\s+[A-Za-z0-9+/]{4,}={0,2})*")
+# DER: SEQUENCE (short or long length), then INTEGER 0 or 1 — the first field of every private key.
+_DER_KEY = re.compile(
+    rb"\x30(?:[\x00-\x7f]|\x81[\x00-\xff]|\x82[\x00-\xff]{2}|\x83[\x00-\xff]{3})\x02\x01[\x00\x01]"
+)
+_DER_KEY_TEXT = re.compile(_DER_KEY.pattern.decode("latin-1"), re.S)
+LONG_BASE64 = 200
+
+
+def without_key_material(text: str) -> str:
+    """``text`` with every PEM block, base64 private key, raw DER key and long base64 run replaced."""
+    text = _PEM.sub("[PEM data not shown]", text)
+    text = _BASE64.sub(_base64_replacement, text)
+    found = _DER_KEY_TEXT.search(text)
+    if found:  # raw DER from a binary stream: nothing after its first byte is shown
+        text = text[: found.start()] + "[binary key data not shown]"
+    return text
+
+
+def _base64_replacement(match: re.Match[str]) -> str:
+    run = "".join(match.group().split())
+    if len(run) >= LONG_BASE64 or is_der_private_key(_decode_prefix(run)):
+        return "[base64 data not shown]"
+    return match.group()
+
+
+def _decode_prefix(run: str) -> bytes:
+    """The first bytes of a base64 run (enough to see a DER header), or ``b""``."""
+    try:
+        return base64.b64decode(run.rstrip("=")[:16], validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def is_der_private_key(data: bytes) -> bool:
+    """Whether ``data`` begins like a DER private key: ``SEQUENCE { INTEGER 0|1 …``."""
+    return _DER_KEY.match(data) is not None
+
+
+def one_printable_line(text: str) -> str:
+    """Outside text for one line of stderr: key material replaced, control characters shown as ``?``."""
+    safe = without_key_material(text)
+    return "".join(c if c.isprintable() else "?" for c in " ".join(safe.splitlines()))
+
+
+def printable_lines(text: str) -> str:
+    """A report for the terminal: lines kept, every other control character shown as ``?``."""
+    return "\n".join("".join(c if c.isprintable() else "?" for c in line) for line in text.split("\n"))
