@@ -57,21 +57,33 @@ def fetch_bundle(
             client.stream("GET", url, headers={"Accept": "application/json"}) as response,
         ):
             _check_status(response, url, key)
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
+            body = bounded_body(response, max_bytes=max_bytes, deadline=deadline)
+            if body is None:
                 raise _too_big(url, key, max_bytes)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    raise _too_big(url, key, max_bytes)
-                if time.monotonic() > deadline:
-                    raise httpx.ReadTimeout("deadline passed while reading the body")
-            return bytes(body)
+            return body
     except httpx.TimeoutException:
         raise BundleError(key, f"{url}: no complete answer within {timeout:g} s (caBundle.timeout)") from None
     except httpx.HTTPError as err:
         raise BundleError(key, f"cannot fetch {url}: {_describe(err, ca_file is not None)}") from None
+
+
+def bounded_body(response: httpx.Response, *, max_bytes: int, deadline: float) -> bytes | None:
+    """A streamed answer's body read up to ``max_bytes`` (``None`` past it) and before ``deadline``.
+
+    httpx's timeout applies per read, so a server trickling a byte at a time would never time out;
+    the deadline (``time.monotonic()``) bounds the whole body. Past it, ``httpx.ReadTimeout``.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        return None
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            return None
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("deadline passed while reading the body")
+    return bytes(body)
 
 
 def _check_status(response: httpx.Response, url: str, key: str) -> None:

@@ -429,6 +429,9 @@ class WorkloadConfig(_ConfigModel):
         return seconds
 
 
+MAX_WORKLOADS = 5_000
+
+
 class StackConfig(_ConfigModel):
     """Every ``teleport-roles-anywhere:`` key of a stack config."""
 
@@ -447,6 +450,16 @@ class StackConfig(_ConfigModel):
     def _text(cls, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise ValueError("must be a string")
+        return value
+
+    @field_validator("workloads", mode="before")
+    @classmethod
+    def _workload_count(cls, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) > MAX_WORKLOADS:
+            raise ValueError(
+                f"{len(value)} workloads; at most {MAX_WORKLOADS} (one IAM role each, and IAM allows at "
+                f"most {MAX_WORKLOADS} roles per account even with a raised quota)"
+            )
         return value
 
     @field_validator("artifacts_dir")

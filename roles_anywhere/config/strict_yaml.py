@@ -2,8 +2,14 @@
 
 Stack files arrive in pull requests. An alias bomb (a few hundred bytes that expand to gigabytes) would
 exhaust memory, and a second ``workloads:`` key at the end of a file would silently replace the
-reviewed one (PyYAML keeps the last). Both are refused with the line numbers, as is nesting deep enough
-to exhaust the recursion limit.
+reviewed one (PyYAML keeps the last). Both are refused with the line numbers, as are nesting deeper
+than any config needs, merge keys (``<<``, which override silently too) and tags beyond YAML's plain
+types (``!!binary``, ``!!python/…``, ``!Custom``).
+
+The document is composed by libyaml when PyYAML has it (about three times faster than the pure
+Python parser on a 1 MiB file), then checked node by node without recursion, then constructed.
+An alias shows up in the composed graph as a node met twice, so it is refused at the line of the
+node it reuses.
 """
 
 from __future__ import annotations
@@ -13,51 +19,69 @@ from typing import Any
 import yaml
 
 MAX_DEPTH = 64
+_PREFIX = "tag:yaml.org,2002:"
+PLAIN_TAGS = frozenset(
+    _PREFIX + name for name in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map")
+)
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class StrictYamlError(ValueError):
     """The document is YAML this project refuses to read; the message names the line."""
 
 
-class _StrictLoader(yaml.SafeLoader):
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise StrictYamlError(f"line {event.start_mark.line + 1}: YAML aliases (*name) are not accepted")
-        self._depth += 1
-        try:
-            if self._depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise StrictYamlError(f"line {mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            try:
-                first = seen.setdefault(key, line)
-            except TypeError:
-                continue  # an unhashable key: PyYAML's own error follows
-            if first != line:
-                raise StrictYamlError(
-                    f"line {line}: key {str(key)[:60]!r} repeats line {first} (a repeated key would "
-                    "silently replace the first)"
-                )
-        return super().construct_mapping(node, deep=deep)
-
-
 def load(text: str) -> Any:
     """One YAML document, strictly; ``StrictYamlError`` or ``yaml.YAMLError`` when it cannot be read."""
-    loader = _StrictLoader(text)
+    loader = _Loader(text)
     try:
-        return loader.get_single_data()
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check(root, loader)
+        return loader.construct_document(root)
     finally:
         loader.dispose()
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def _check(root: yaml.Node, loader: yaml.SafeLoader) -> None:
+    """Refuse aliases, deep nesting, repeated keys, merge keys and unusual tags, iteratively."""
+    seen: set[int] = set()
+    pending: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if id(node) in seen:
+            raise StrictYamlError(
+                f"line {_line(node)}: this node is reused through a YAML alias (*name); aliases are not "
+                "accepted"
+            )
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise StrictYamlError(f"line {_line(node)}: nested deeper than {MAX_DEPTH} levels")
+        if node.tag == _PREFIX + "merge":
+            raise StrictYamlError(f"line {_line(node)}: YAML merge keys (<<) are not accepted")
+        if node.tag not in PLAIN_TAGS:
+            raise StrictYamlError(f"line {_line(node)}: the YAML tag {node.tag[:60]!r} is not accepted")
+        if isinstance(node, yaml.MappingNode):
+            _check_keys(node, loader)
+            pending.extend((child, depth + 1) for pair in node.value for child in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            pending.extend((child, depth + 1) for child in node.value)
+
+
+def _check_keys(node: yaml.MappingNode, loader: yaml.SafeLoader) -> None:
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in PLAIN_TAGS:
+            continue  # a collection or tagged key: refused below or by the config's own checks
+        key = loader.construct_object(key_node)
+        line = _line(key_node)
+        if key in first_line:
+            raise StrictYamlError(
+                f"line {line}: key {str(key)[:60]!r} repeats line {first_line[key]} (a repeated key would "
+                "silently replace the first)"
+            )
+        first_line[key] = line

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,15 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from roles_anywhere.bundle.fetch import bounded_body
 from roles_anywhere.credentials.x509_sigv4 import sign_request
-from roles_anywhere.errors import ConfigError, read_user_bytes
+from roles_anywhere.errors import ConfigError, load_json, read_user_bytes
 from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
 
 DEFAULT_SESSION_SECONDS = 3_600
 REQUEST_TIMEOUT = 30.0
+MAX_ANSWER_BYTES = 256 * 1024  # a CreateSession answer is a few kilobytes
+MAX_MESSAGE_CHARACTERS = 500
 
 
 class SessionRefusedError(Exception):
@@ -188,24 +192,43 @@ def create_session(request: SessionRequest, *, verify: ssl.SSLContext | bool) ->
         key=request.key,
         region=request.region,
     )
+    status, error_type, answer = _post(url, body, signed, verify)
+    if status >= 300:
+        text = answer.decode("utf-8", errors="replace")
+        try:
+            document = load_json(text)
+            message = str(document.get("message") or document.get("Message") or text)
+        except (ValueError, AttributeError):
+            message = text.strip() or "(empty answer)"
+        code = error_type.split(":")[0][:100] or "UnknownError"
+        raise SessionRefusedError(status, code, message[:MAX_MESSAGE_CHARACTERS])
     try:
-        response = httpx.post(url, content=body, headers=signed, verify=verify, timeout=REQUEST_TIMEOUT)
+        return dict(load_json(answer.decode("utf-8"))["credentialSet"][0]["credentials"])
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise SessionRefusedError(status, "InvalidResponse", "no credentialSet in the answer") from None
+
+
+def _post(
+    url: str, body: bytes, headers: dict[str, str], verify: ssl.SSLContext | bool
+) -> tuple[int, str, bytes]:
+    """POST; the status, error-type header and body, read within ``REQUEST_TIMEOUT`` in all.
+
+    The body is capped at ``MAX_ANSWER_BYTES``: a server that never stops sending is cut off.
+    """
+    deadline = time.monotonic() + REQUEST_TIMEOUT
+    try:
+        with (
+            httpx.Client(verify=verify, timeout=REQUEST_TIMEOUT, follow_redirects=False) as client,
+            client.stream("POST", url, content=body, headers=headers) as response,
+        ):
+            answer = bounded_body(response, max_bytes=MAX_ANSWER_BYTES, deadline=deadline)
+            if answer is None:
+                raise ConfigError("--endpoint", f"{url}: the answer is larger than {MAX_ANSWER_BYTES} bytes")
+            return response.status_code, response.headers.get("x-amzn-errortype", ""), answer
+    except httpx.TimeoutException:
+        raise ConfigError("--endpoint", f"{url}: no complete answer within {REQUEST_TIMEOUT:g} s") from None
     except httpx.HTTPError as err:
         raise ConfigError("--endpoint", f"cannot reach {url}: {err}") from None
-    if response.status_code >= 300:
-        try:
-            document = response.json()
-            message = str(document.get("message") or document.get("Message") or response.text)
-        except (ValueError, AttributeError):
-            message = response.text.strip() or "(empty answer)"
-        code = response.headers.get("x-amzn-errortype", "").split(":")[0] or "UnknownError"
-        raise SessionRefusedError(response.status_code, code, message)
-    try:
-        return dict(response.json()["credentialSet"][0]["credentials"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise SessionRefusedError(
-            response.status_code, "InvalidResponse", "no credentialSet in the answer"
-        ) from None
 
 
 def credential_process_json(credentials: dict[str, Any]) -> str:
