@@ -22,8 +22,14 @@ from roles_anywhere.render.artifacts import render_artifacts, render_into_folder
 from roles_anywhere.stack.deployment import load_deployment
 
 
-def publish_artifacts(outputs: Mapping[str, Any], out_dir: Path) -> pulumi.Output[dict[str, str]]:
-    """The rendered files (relative path → text), written to ``out_dir`` when this is a real update."""
+def publish_artifacts(
+    outputs: Mapping[str, Any], out_dir: Path, *, inside: Path | None = None
+) -> pulumi.Output[dict[str, str]]:
+    """The rendered files (relative path → text), written to ``out_dir`` when this is a real update.
+
+    ``inside``: the folder ``out_dir`` must be reached from without passing a link (see
+    ``write_artifacts``).
+    """
     write = not pulumi.runtime.is_dry_run() and not os.environ.get(OFFLINE_PLAN_ENV)
 
     def render(resolved: dict[str, Any]) -> dict[str, str]:
@@ -31,7 +37,7 @@ def publish_artifacts(outputs: Mapping[str, Any], out_dir: Path) -> pulumi.Outpu
             deployment = load_deployment(resolved, source="stack outputs")
             files = render_into_folder(deployment, out_dir) if write else render_artifacts(deployment)
             if write:
-                result = write_artifacts(files, out_dir)
+                result = write_artifacts(files, out_dir, inside=inside)
                 pulumi.log.info(
                     f"artefacts in {out_dir}: {len(result.written)} written, {len(result.unchanged)} "
                     f"unchanged, {len(result.removed)} removed"

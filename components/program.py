@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import pulumi
 
+from roles_anywhere.config.field_rules import artifacts_anywhere
 from roles_anywhere.stack.outputs import ARTIFACTS
 
 from .artifacts import publish_artifacts
 from .federation import Federation, FederationArgs
-from .stack_config import artifacts_dir, read_spec
+from .stack_config import artifacts_dir, config_dir, read_spec
 
 
 def run() -> None:
@@ -21,4 +22,5 @@ def run() -> None:
     federation = Federation("roles-anywhere", FederationArgs(spec=spec))
     for key, value in federation.outputs.items():
         pulumi.export(key, value)
-    pulumi.export(ARTIFACTS, publish_artifacts(federation.outputs, artifacts_dir(spec)))
+    inside = None if artifacts_anywhere() else config_dir()
+    pulumi.export(ARTIFACTS, publish_artifacts(federation.outputs, artifacts_dir(spec), inside=inside))

@@ -135,6 +135,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(answer.body[offset : offset + 1])
             self.wfile.flush()
 
+    def do_POST(self) -> None:
+        """The same answers for POST (a CreateSession look-alike); the request body is read and dropped."""
+        length = self.headers.get("Content-Length", "0")
+        self.rfile.read(int(length) if length.isdigit() else 0)
+        self.do_GET()
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 

@@ -95,3 +95,23 @@ def test_output_path_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "out").write_text("x")
     with pytest.raises(OutputFolderError, match="exists and is not a folder"):
         write_artifacts(FILES, tmp_path / "out")
+
+
+@pytest.mark.parametrize("planted", ["gen", "gen/stack"])
+def test_artifacts_dir_is_never_reached_through_a_link_committed_in_the_stack_folder(
+    tmp_path: Path, planted: str
+) -> None:
+    """A pull request can commit `gen -> /somewhere`; `pulumi up` must not write through it."""
+    stack_folder, elsewhere = tmp_path / "repo", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (stack_folder / "gen").mkdir(parents=True)
+    link = stack_folder / planted
+    if link.is_dir():
+        link.rmdir()
+    link.symlink_to(elsewhere)
+    with pytest.raises(OutputFolderError, match=f"{link}: is a link or not a folder"):
+        write_artifacts(FILES, stack_folder / "gen" / "stack" / "out", inside=stack_folder)
+    assert list(elsewhere.iterdir()) == []
+    link.unlink()
+    result = write_artifacts(FILES, stack_folder / "gen" / "stack" / "out", inside=stack_folder)
+    assert set(result.written) == set(FILES)

@@ -112,7 +112,11 @@ def test_permissions_are_separate_attachment_and_inline_resources(
         assert "managedPolicyArns" not in role  # deprecated on Role; attachments instead
         assert "inlinePolicies" not in role
 
-    return pulumi.Output.all(access.profile.arn, *(a.id for a in access.attachments)).apply(check)
+    assert access.inline_policy is not None
+    # Wait for every resource the check reads: the inline policy registers independently of the rest.
+    return pulumi.Output.all(
+        access.profile.arn, access.inline_policy.id, *(a.id for a in access.attachments)
+    ).apply(check)
 
 
 @pulumi.runtime.test

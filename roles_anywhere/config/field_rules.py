@@ -74,6 +74,11 @@ def local_path(path: str, *, what: str = "folder path") -> str:
 ARTIFACTS_ANYWHERE_ENV = "ROLES_ANYWHERE_ARTIFACTS_ANYWHERE"
 
 
+def artifacts_anywhere() -> bool:
+    """Whether the person running this opted out of keeping artifactsDir inside the stack's folder."""
+    return os.environ.get(ARTIFACTS_ANYWHERE_ENV, "").lower() in ("1", "true", "yes")
+
+
 def artifacts_dir(path: str) -> str:
     """Where `pulumi up` writes: inside the stack's folder, unless the person running it opts out.
 
@@ -83,7 +88,7 @@ def artifacts_dir(path: str) -> str:
     local_path(path)
     parts = PurePosixPath(path.replace("\\", "/")).parts
     outside = PurePosixPath(path).is_absolute() or path.startswith("~") or ".." in parts
-    if outside and os.environ.get(ARTIFACTS_ANYWHERE_ENV, "").lower() not in ("1", "true", "yes"):
+    if outside and not artifacts_anywhere():
         raise ValueError(
             f"{path!r} leaves the stack's folder; use a relative path without '..', or set "
             f"{ARTIFACTS_ANYWHERE_ENV}=1 for this run to write there on purpose"

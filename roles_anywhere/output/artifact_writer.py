@@ -35,15 +35,19 @@ class WriteResult:
     removed: tuple[str, ...]
 
 
-def write_artifacts(files: Mapping[str, str], out_dir: Path) -> WriteResult:
+def write_artifacts(files: Mapping[str, str], out_dir: Path, *, inside: Path | None = None) -> WriteResult:
     """Write ``files`` (relative POSIX path → text) under ``out_dir``; see the module docstring.
 
     Below ``out_dir`` nothing is reached through a link: every folder is opened with ``O_NOFOLLOW``
     from its parent's descriptor, files are created and replaced relative to those descriptors, and
     only regular files are ever unlinked. A planted link refuses the whole write before any change.
+    With ``inside`` (the stack's folder, for ``artifactsDir``), no folder between it and ``out_dir``
+    may be a link either: a link committed in a pull request must not carry the write elsewhere.
     """
     for relative in files:
         _check_relative(relative)
+    if inside is not None:
+        _check_no_link_between(inside, out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputFolderError(f"{out_dir}: exists and is not a folder")
     previous = read_manifest(out_dir)
@@ -110,6 +114,22 @@ class _Folder:
             ) from None
         self._open[parts] = fd
         return fd
+
+
+def _check_no_link_between(inside: Path, out_dir: Path) -> None:
+    try:
+        parts = out_dir.relative_to(inside).parts
+    except ValueError:
+        raise OutputFolderError(f"{out_dir}: not inside {inside}") from None
+    if ".." in parts:
+        raise OutputFolderError(f"{out_dir}: not inside {inside}")
+    for depth in range(1, len(parts) + 1):
+        path = inside.joinpath(*parts[:depth])
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise OutputFolderError(
+                f"{path}: is a link or not a folder; artifactsDir is never reached through a link "
+                "(nothing was written)"
+            )
 
 
 def _parents(relative: str) -> tuple[str, ...]:
