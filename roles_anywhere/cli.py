@@ -248,7 +248,10 @@ def _simulate(args: argparse.Namespace) -> int:
         sys.stdout.write(
             printable_lines(format_report(leaf, findings, verdicts, at, deployment.trust_anchor_arn))
         )
-    return EXIT_OK if any(v.allowed for v in verdicts) else EXIT_DENIED
+    if any(v.allowed for v in verdicts):
+        return EXIT_OK
+    _say("denied", f"no role admits {args.certificate} (the report names the step that fails)")
+    return EXIT_DENIED
 
 
 def _bundle(args: argparse.Namespace) -> int:
@@ -275,7 +278,10 @@ def _bundle(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(check_json(check), indent=2) + "\n")
     else:
         sys.stdout.write(printable_lines(format_check(check, now)))
-    return EXIT_DENIED if check.up_to_date is False else EXIT_OK
+    if check.up_to_date is False:
+        _say("out of date", "the deployed trust anchor does not hold exactly the CAs served; run pulumi up")
+        return EXIT_DENIED
+    return EXIT_OK
 
 
 def _check_same_stack(cluster: str, deployment: Deployment, path: Path) -> None:

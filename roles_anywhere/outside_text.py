@@ -3,8 +3,8 @@
 Two dangers: control characters (an escape sequence can retitle, clear or rewrite the user's
 terminal) and key material (a CI log is read by many). Key material is recognised by content, not by
 where it came from: a PEM block of any kind, base64 whose bytes begin like a DER private key
-(PKCS#8, PKCS#1 or SEC1 — ``SEQUENCE { INTEGER 0|1 …``), raw DER of the same shape, and any very long
-base64 run (a key cut in the middle has no structure left to recognise).
+(PKCS#8, PKCS#1 or SEC1 — ``SEQUENCE { INTEGER 0|1 …``), raw DER of the same shape, and any base64 run of
+64 characters or more that is not hex (a key cut in the middle has no structure left to recognise).
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ import re
 
 # A PEM block, or what is left of one when the text was cut before its END line.
 _PEM = re.compile(r"-----BEGIN [^\n]{0,80}?-----.*?(?:-----END [^\n]{0,80}?-----|\Z)", re.S)
-# Base64 in chunks of at least 20 characters (a word of prose is shorter), as lines or one long run.
-_BASE64 = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}(?:\s+[A-Za-z0-9+/]{4,}={0,2})*")
+# Base64 in chunks of at least 20 characters (a word of prose is shorter), as one run or as lines
+# (joined by whitespace, or by " | " where stderr was put on one line).
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}(?:[\s|]+[A-Za-z0-9+/]{4,}={0,2})*")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 # DER: SEQUENCE (short or long length), then INTEGER 0 or 1 — the first field of every private key.
 _DER_KEY = re.compile(
     rb"\x30(?:[\x00-\x7f]|\x81[\x00-\xff]|\x82[\x00-\xff]{2}|\x83[\x00-\xff]{3})\x02\x01[\x00\x01]"
 )
 _DER_KEY_TEXT = re.compile(_DER_KEY.pattern.decode("latin-1"), re.S)
-LONG_BASE64 = 200
+LONG_BASE64 = 64  # a full line of PEM; hex (a fingerprint) is exempt
 
 
 def without_key_material(text: str) -> str:
@@ -36,8 +38,8 @@ def without_key_material(text: str) -> str:
 
 
 def _base64_replacement(match: re.Match[str]) -> str:
-    run = "".join(match.group().split())
-    if len(run) >= LONG_BASE64 or is_der_private_key(_decode_prefix(run)):
+    run = "".join(match.group().replace("|", " ").split())
+    if (len(run) >= LONG_BASE64 and not _HEX.fullmatch(run)) or is_der_private_key(_decode_prefix(run)):
         return "[base64 data not shown]"
     return match.group()
 

@@ -122,7 +122,9 @@ def test_keys_of_another_use_are_skipped(server: BundleServer, tmp_path: Path) -
         LoadedBundle(load({"pem": OLD.pem}, tmp_path).bundle, "", "")
     )
     server.serve(bundle_json(extra_keys=(jwt_key(NEW), other)))
-    assert 'no key with "use": "x509-svid" (found jwt-svid, sig)' in refused(via_proxy(server), tmp_path)
+    assert "no key with \"use\": \"x509-svid\" (found 'jwt-svid', 'sig')" in refused(
+        via_proxy(server), tmp_path
+    )
 
 
 @pytest.mark.parametrize(

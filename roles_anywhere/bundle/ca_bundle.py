@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from roles_anywhere.bundle.spiffe_bundle import looks_like_json, parse_spiffe_bundle
+from roles_anywhere.bundle.x509_parsing import malformed
 from roles_anywhere.errors import BundleError, ConfigError, read_user_bytes
 
 MAX_CERTIFICATES = 2
@@ -128,7 +129,7 @@ def parse_pem_bundle(text: str, *, key: str, source: str = "", now: datetime | N
         try:
             der = base64.b64decode("".join(block.group("body").split()), validate=True)
             certificates.append(x509.load_der_x509_certificate(der))
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             raise BundleError(key, f"{source}block {number} is not a valid X.509 certificate") from None
     return validate_ca_certificates(certificates, key=key, source=source, now=now)
 
@@ -172,6 +173,11 @@ def _deduplicate(certificates: Iterable[x509.Certificate]) -> list[tuple[int, x5
 def _validate_one(
     cert: x509.Certificate, number: int, *, key: str, source: str, now: datetime
 ) -> CaCertificate:
+    problem = malformed(cert)
+    if problem:
+        raise BundleError(
+            key, f"{source}certificate {number} is not a well-formed X.509 certificate: {problem}"
+        )
     subject = describe_name(cert.subject)
     where = f"{source}certificate {number} ({subject})"
 

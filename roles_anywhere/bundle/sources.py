@@ -29,6 +29,7 @@ from roles_anywhere.bundle.ca_bundle import (
 from roles_anywhere.bundle.fetch import fetch_bundle
 from roles_anywhere.config.model import CaBundleConfig
 from roles_anywhere.errors import BundleError
+from roles_anywhere.outside_text import without_key_material
 
 TELEPORT_BUNDLE_PATH = "/webapi/spiffe/bundle.json"
 DEFAULT_FETCH_TIMEOUT = 10
@@ -209,6 +210,7 @@ def _stderr_excerpt(stderr: bytes) -> str:
     text = stderr.decode("utf-8", errors="replace")
     if "-----BEGIN" in text:
         return "; its stderr holds PEM data, not shown"
+    text = without_key_material(text)  # before lines are joined and cut: a key split over lines
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return " (nothing on stderr)"

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from roles_anywhere.errors import BundleError
+from roles_anywhere.bundle.x509_parsing import malformed
+from roles_anywhere.errors import BundleError, load_json
 
 X509_SVID_USE = "x509-svid"
 _PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
@@ -46,9 +48,11 @@ def parse_spiffe_bundle(text: str, *, key: str, source: str = "") -> SpiffeBundl
         return BundleError(key, f"{source}is not a SPIFFE bundle: {problem}")
 
     try:
-        document = json.loads(text.lstrip("\ufeff"))
+        document = load_json(text.lstrip("\ufeff"))
     except json.JSONDecodeError as err:
         raise fail(f"not valid JSON (line {err.lineno} column {err.colno}: {err.msg})") from None
+    except ValueError as err:  # a repeated key or nesting too deep
+        raise fail(str(err)) from None
     if not isinstance(document, dict):
         raise fail("the JSON is not an object")
     keys = document.get("keys")
@@ -67,7 +71,7 @@ def parse_spiffe_bundle(text: str, *, key: str, source: str = "") -> SpiffeBundl
             )
         use = jwk.get("use")
         if use != X509_SVID_USE:
-            skipped.append(str(use) if isinstance(use, str) else "(no use)")
+            skipped.append(repr(use[:40]) if isinstance(use, str) else "(no use)")
             continue
         certificates.append(_authority(jwk, number, fail))
     if not certificates:
@@ -84,9 +88,9 @@ def _authority(jwk: dict[str, Any], number: int, fail: Callable[[str], BundleErr
     try:
         der = base64.b64decode(chain[0], validate=True)
         certificate = x509.load_der_x509_certificate(der)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, x509.InvalidVersion):
         raise fail(f"x509-svid key {number}: 'x5c' is not a base64 DER X.509 certificate") from None
-    problem = _key_mismatch(jwk, certificate)
+    problem = malformed(certificate) or _key_mismatch(jwk, certificate)
     if problem:
         raise fail(f"x509-svid key {number}: {problem}")
     return certificate
@@ -105,8 +109,8 @@ def _key_mismatch(jwk: dict[str, Any], certificate: x509.Certificate) -> str | N
     """Why the JWK's public key is not the certificate's, or ``None`` when they agree."""
     try:
         public_key = certificate.public_key()
-    except ValueError:
-        return "the certificate's public key cannot be read"
+    except (ValueError, UnsupportedAlgorithm):
+        return "the certificate's public key cannot be read (malformed, or of an unsupported type)"
     if isinstance(public_key, rsa.RSAPublicKey):
         numbers = public_key.public_numbers()
         expected: dict[str, Any] = {"kty": "RSA", "n": numbers.n, "e": numbers.e}

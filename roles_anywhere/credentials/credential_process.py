@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roles_anywhere.bundle.fetch import bounded_body
+from roles_anywhere.bundle.x509_parsing import parse_certificates
 from roles_anywhere.credentials.x509_sigv4 import sign_request
 from roles_anywhere.errors import ConfigError, load_json, read_user_bytes
 from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
@@ -83,11 +84,9 @@ def load_certificate_file(path: Path, option: str) -> list[x509.Certificate]:
     if b"PRIVATE KEY-----" in data:
         raise ConfigError(where, "contains a private key; give the certificate file only")
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        raise ConfigError(where, "is not a PEM or DER X.509 certificate") from None
+        return parse_certificates(data)
+    except ValueError as err:
+        raise ConfigError(where, str(err)) from None
 
 
 def load_private_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
@@ -168,12 +167,14 @@ def tls_verification(no_verify_ssl: bool, ca_bundle: Path | None) -> ssl.SSLCont
         return False
     if ca_bundle is None:
         return ssl.create_default_context()
+    where = f"--ca-bundle {ca_bundle}"
+    data = read_user_bytes(ca_bundle, where, MAX_CREDENTIAL_FILE_BYTES)
+    if b"PRIVATE KEY-----" in data:
+        raise ConfigError(where, "contains a private key; give the CA certificates only")
     try:
-        return ssl.create_default_context(cafile=str(ca_bundle))
-    except (OSError, ssl.SSLError):
-        raise ConfigError(
-            f"--ca-bundle {ca_bundle}", "is not a readable PEM file of CA certificates"
-        ) from None
+        return ssl.create_default_context(cadata=data.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError):
+        raise ConfigError(where, "is not a PEM file of CA certificates") from None
 
 
 def create_session(request: SessionRequest, *, verify: ssl.SSLContext | bool) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from roles_anywhere.bundle.ca_bundle import parse_pem_bundle
+from roles_anywhere.bundle.x509_parsing import malformed
 from roles_anywhere.credentials.x509_sigv4 import (
     AMZ_DATE_FORMAT,
     SERVICE,
@@ -70,9 +71,13 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def _certificate(text: str, what: str) -> x509.Certificate:
     try:
-        return x509.load_der_x509_certificate(base64.b64decode(text.strip(), validate=True))
-    except (binascii.Error, ValueError):
+        certificate = x509.load_der_x509_certificate(base64.b64decode(text.strip(), validate=True))
+    except (binascii.Error, ValueError, x509.InvalidVersion):
         raise refuse("ValidationException", f"Invalid {what}", f"{what} is not base64 DER") from None
+    problem = malformed(certificate)
+    if problem:
+        raise refuse("ValidationException", f"Invalid {what}", f"{what}: {problem}")
+    return certificate
 
 
 def _request_fields(request: SessionRequest) -> dict[str, Any]:

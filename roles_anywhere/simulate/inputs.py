@@ -13,6 +13,7 @@ from typing import Any
 
 from cryptography import x509
 
+from roles_anywhere.bundle.x509_parsing import parse_certificates
 from roles_anywhere.errors import ConfigError, load_json, read_user_bytes
 from roles_anywhere.iam.policy import trust_policy
 from roles_anywhere.simulate.evaluate import RoleTarget
@@ -34,18 +35,10 @@ def load_certificates(path: Path, option: str) -> list[x509.Certificate]:
         raise ConfigError(
             where, "contains a private key; give the certificate file only (the key was not read)"
         )
-    if b"-----BEGIN" in data:
-        try:
-            certificates = x509.load_pem_x509_certificates(data)
-        except ValueError:
-            raise ConfigError(
-                where, "is not a PEM certificate file (no readable CERTIFICATE block)"
-            ) from None
-        return certificates
     try:
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError:
-        raise ConfigError(where, "is neither a PEM nor a DER X.509 certificate") from None
+        return parse_certificates(data)
+    except ValueError as err:
+        raise ConfigError(where, str(err)) from None
 
 
 def load_leaf(path: Path) -> tuple[x509.Certificate, int]:
