@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/simulate_scale.py
 	$(BIN)/python benchmarks/apply_scale.py
 	$(BIN)/python benchmarks/sandbox_sessions.py
+	$(BIN)/python benchmarks/hostile_inputs.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
