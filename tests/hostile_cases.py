@@ -267,6 +267,11 @@ def _workloads(**workloads: Any) -> dict[str, Any]:
     return {"workloads": workloads}
 
 
+def _orders(**fields: Any) -> Callable[[World], list[str]]:
+    """A stack whose one workload has ``fields`` besides its SPIFFE ID."""
+    return _stack_with(**_workloads(orders={"spiffeId": "/a", **fields}))
+
+
 def _policy(statement: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [statement]}
 
@@ -325,7 +330,7 @@ VALUE_CASES = [
         _stack_with(**_workloads(a={"spiffeId": "/svc/x"}, b={"spiffeId": "/svc/x"})),
         says="spiffeId",
     ),
-    Case("unknown-workload-key", _stack_with(**_workloads(orders={"spiffeId": "/a", "trustAll": True}))),
+    Case("unknown-workload-key", _orders(trustAll=True)),
     Case(
         "inline-policy-20k",
         _stack_with(
@@ -360,7 +365,7 @@ VALUE_CASES = [
     ),
     Case(
         "inline-policy-string",
-        _stack_with(**_workloads(orders={"spiffeId": "/a", "inlinePolicy": "{not json"})),
+        _orders(inlinePolicy="{not json"),
         says="inlinePolicy",
     ),
     Case(
@@ -377,37 +382,37 @@ VALUE_CASES = [
     ),
     Case(
         "managed-policy-junk",
-        _stack_with(**_workloads(orders={"spiffeId": "/a", "managedPolicyArns": ["not-an-arn"]})),
+        _orders(managedPolicyArns=["not-an-arn"]),
         says="managedPolicyArns",
     ),
     Case(
         "session-duration-huge",
-        _stack_with(**_workloads(orders={"spiffeId": "/a", "sessionDuration": 10**30})),
+        _orders(sessionDuration=10**30),
         says="sessionDuration",
     ),
     Case(
         "session-duration-negative",
-        _stack_with(**_workloads(orders={"spiffeId": "/a", "sessionDuration": -5})),
+        _orders(sessionDuration=-5),
         says="sessionDuration",
     ),
     Case(
         "session-duration-text",
-        _stack_with(**_workloads(orders={"spiffeId": "/a", "sessionDuration": "1h"})),
+        _orders(sessionDuration="1h"),
         says="sessionDuration",
     ),
     Case(
         "bots-not-list",
-        _stack_with(**_workloads(orders={"spiffeId": "/a", "bots": "tra-ci"})),
+        _orders(bots="tra-ci"),
         says="bots",
     ),
     Case(
         "bot-escapes",
-        _stack_with(**_workloads(orders={"spiffeId": "/a", "bots": [f"tra-{ESCAPES}"]})),
+        _orders(bots=[f"tra-{ESCAPES}"]),
         says="bots",
     ),
     Case(
         "bot-other-namespace",
-        _stack_with(**_workloads(orders={"spiffeId": "/a", "bots": ["prod-ci"]})),
+        _orders(bots=["prod-ci"]),
         says="bots",
     ),
     Case("namespace-bad", _stack_with(teleport={"namespace": "Has Spaces"}), says="namespace"),
@@ -425,10 +430,15 @@ VALUE_CASES = [
 
 
 def _ca_file(
-    content: str | bytes, command: Callable[[World], list[str]] = plan
+    content: str | bytes = b"", command: Callable[[World], list[str]] = plan, *, kind: str = ""
 ) -> Callable[[World], list[str]]:
+    """``caBundle.file`` naming a planted file with ``content``, or a special file of ``kind``."""
+
     def build(world: World) -> list[str]:
-        world.write("ca-x.pem", content)
+        if kind:
+            world.special("ca-x.pem", kind)
+        else:
+            world.write("ca-x.pem", content)
         world.stack(caBundle={"file": "ca-x.pem"})
         return command(world)
 
@@ -436,12 +446,7 @@ def _ca_file(
 
 
 def _ca_special(kind: str, command: Callable[[World], list[str]] = plan) -> Callable[[World], list[str]]:
-    def build(world: World) -> list[str]:
-        world.special("ca-x.pem", kind)
-        world.stack(caBundle={"file": "ca-x.pem"})
-        return command(world)
-
-    return build
+    return _ca_file(command=command, kind=kind)
 
 
 def _ca_path(path: str, command: Callable[[World], list[str]] = plan) -> Callable[[World], list[str]]:
