@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -41,9 +42,29 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+_WARNINGS: list[str] = []
+
+
 def _say(level: str, message: str) -> None:
-    """Every line the CLI prints on stderr: one line, no control characters, whatever the source."""
+    """Every line the CLI prints on stderr: one line, no control characters, whatever the source.
+
+    Warnings wait for the outcome: a run that succeeds prints them all; a run that fails or is
+    denied prints one line, which mentions them, so a failure is always exactly one line.
+    """
+    if level == "warning":
+        _WARNINGS.append(message)
+        return
+    if _WARNINGS:
+        count = len(_WARNINGS)
+        message += f" (and {count} warning{'s' if count > 1 else ''}, the first: {_WARNINGS[0]})"
+        _WARNINGS.clear()
     print(f"{level}: {one_printable_line(message)}", file=sys.stderr)
+
+
+def _flush_warnings() -> None:
+    for message in _WARNINGS:
+        print(f"warning: {one_printable_line(message)}", file=sys.stderr)
+    _WARNINGS.clear()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,7 +196,8 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from roles_anywhere.output.artifact_writer import write_artifacts  # noqa: PLC0415 - see _plan
+    from roles_anywhere.config.field_rules import artifacts_anywhere  # noqa: PLC0415 - see _plan
+    from roles_anywhere.output.artifact_writer import write_artifacts  # noqa: PLC0415
     from roles_anywhere.render.artifacts import render_into_folder  # noqa: PLC0415
     from roles_anywhere.stack.deployment import load_deployment, read_stack_outputs  # noqa: PLC0415
 
@@ -191,7 +213,11 @@ def _render(args: argparse.Namespace) -> int:
         deployment = read_stack_outputs(args.stack_outputs)
         origin = f"ARNs from {args.stack_outputs}"
     files = render_into_folder(deployment, args.out)
-    result = write_artifacts(files, args.out)
+    # A relative --out is checked like artifactsDir: a link committed in the repository (`gen -> /etc`)
+    # must not carry the write elsewhere. An absolute path, or one with '..', is the caller's choice.
+    stays_inside = not args.out.is_absolute() and ".." not in args.out.parts and not artifacts_anywhere()
+    inside = Path.cwd() if stays_inside else None
+    result = write_artifacts(files, Path.cwd() / args.out if inside else args.out, inside=inside)
     sys.stdout.write(
         f"Rendered {len(files)} files into {args.out} ({origin}): {len(result.written)} written, "
         f"{len(result.unchanged)} unchanged, {len(result.removed)} removed\n"
@@ -302,13 +328,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "allow_commands", False):
         os.environ[ALLOW_COMMANDS_ENV] = "1"
+    _WARNINGS.clear()
+    # Python's own warnings (a library noticing an odd certificate field) would print extra lines with
+    # file names; what the user needs to know is said by our own messages.
+    warnings.simplefilter("ignore")
     try:
-        return int(args.handler(args))
+        code = int(args.handler(args))
+        _flush_warnings()
+        return code
     except RolesAnywhereError as err:
         _say("error", str(err))
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except MemoryError:
+        _say("error", "out of memory: the input needs more memory than this process may use")
+        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader (`| head`) went away: not an error. Point stdout at /dev/null so the
         # interpreter's final flush does not complain again (Python's documented recipe).

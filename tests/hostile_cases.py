@@ -12,6 +12,7 @@ command output); no byte of it may ever be printed.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roles_anywhere import PROJECT
 
@@ -999,6 +1000,160 @@ BUNDLE_CASES = [
 ]
 
 
+# --- Found by a review that attacked the first version of this suite ----------------------------------
+
+
+def _split_secret(width: int) -> list[str]:
+    return [SECRET_B64[i : i + width] for i in range(0, len(SECRET_B64), width)]
+
+
+def _render_to(out: Callable[[World], str], *, warn: bool = False) -> Callable[[World], list[str]]:
+    """``render --config`` into the folder ``out`` returns (planted by it), the stack optionally warning."""
+
+    def build(world: World) -> list[str]:
+        world.stack(**({"workloads": {"orders": {"spiffeId": "/svc/orders"}}} if warn else {}))
+        return ["render", "--config", str(world.work / "Pulumi.dev.yaml"), "--out", out(world)]
+
+    return build
+
+
+def _dangling(world: World) -> str:
+    (world.work / "gone").symlink_to(world.work / "nowhere")
+    return "gone"
+
+
+def _self_link(world: World) -> str:
+    (world.work / "loop").symlink_to("loop")
+    return "loop"
+
+
+def _under_file(world: World) -> str:
+    (world.work / "plain").write_text("x")
+    return "plain/sub"
+
+
+def _linked_parent(world: World) -> str:
+    (world.work / "gen").symlink_to(world.outside)
+    return "gen/dev"
+
+
+def _foreign_readme(world: World) -> str:
+    world.out.mkdir()
+    (world.out / "README.md").write_text("mine")
+    return str(world.out)
+
+
+def _unsupported_key_svid() -> bytes:
+    der = SVID.certificate.public_bytes(serialization.Encoding.DER)
+    return der.replace(bytes.fromhex("06072a8648ce3d0201"), bytes.fromhex("06072a8648ce3d0209"))
+
+
+@functools.cache
+def _big_rsa_key() -> str:
+    key = rsa.generate_private_key(65537, 8_704)  # over the 8,192-bit cap, quick enough to make
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _big_key(world: World) -> list[str]:
+    world.write("cp-big.key", _big_rsa_key())
+    return process(world, key="cp-big.key")
+
+
+def _five_thousand(world: World) -> list[str]:
+    workloads = {f"w{i}": {"spiffeId": f"/svc/w{i}", "bots": ["tra-ci"]} for i in range(5_000)}
+    world.stack(workloads=workloads)
+    return plan(world)
+
+
+def _many_outputs(document: dict[str, Any]) -> None:
+    (only,) = document["workloads"].values()
+    document["workloads"] = {f"w{i}": only for i in range(5_001)}
+
+
+def _sim_extra_certificate(world: World) -> list[str]:
+    world.stack()
+    world.write("sim-two.pem", FOREIGN_SVID.pem + OTHER_CA.pem)
+    args = simulate(world)
+    args[args.index("--certificate") + 1] = str(world.work / "sim-two.pem")
+    return args
+
+
+_WIDE = "\n".join(_split_secret(60))
+REVIEW_CASES = [
+    Case("secret-in-users-60-lines", _orders(users=["\n".join(_split_secret(60))]), says="users"),
+    Case("secret-in-users-64-lines", _orders(users=["\n".join(_split_secret(64))]), says="users"),
+    Case("secret-over-bot-items", _orders(bots=_split_secret(40)), says="bots"),
+    Case("secret-in-role-flag", _sim_args("--role", "\n".join(_split_secret(60))), says="--role"),
+    Case("secret-in-at-flag", _sim_args("--at", "\n".join(_split_secret(64))), says="--at"),
+    Case(
+        "secret-in-anchor-flag",
+        _cp_args(trust_anchor_arn="\n".join(_split_secret(60))),
+        says="--trust-anchor-arn",
+    ),
+    Case("yaml-int-5000-digits", _raw_stack(_VALID + "  x:y: " + "9" * 5_000 + "\n"), says="cannot be read"),
+    Case(
+        "yaml-hex-5000-digits", _raw_stack(_VALID + "  x:y: 0x" + "f" * 5_000 + "\n"), says="too long"
+    ),
+    Case("yaml-february-30", _raw_stack(_VALID + "  x:y: 2001-02-30\n"), says="cannot be read"),
+    Case(
+        "yaml-date-key",
+        _raw_stack(
+            "config:\n"
+            f"  {PROJECT}:cluster: acme.teleport.sh\n  {PROJECT}:caBundle: {{file: ca.pem}}\n"
+            f"  {PROJECT}:workloads:\n    2020-01-01: {{spiffeId: /svc/first}}\n"
+        ),
+        says="quote it",
+    ),
+    Case(
+        "yaml-int-and-text-key",
+        _raw_stack(
+            "config:\n"
+            f"  {PROJECT}:cluster: acme.teleport.sh\n  {PROJECT}:caBundle: {{file: ca.pem}}\n"
+            f"  {PROJECT}:workloads:\n    1: {{spiffeId: /svc/first}}\n    '1': {{spiffeId: /svc/second}}\n"
+        ),
+        says="repeats",
+    ),
+    Case("yaml-bool-and-text-key", _raw_stack(_VALID + "  m:\n    true: a\n    'true': b\n"), says="repeats"),
+    Case("yaml-null-and-text-key", _raw_stack(_VALID + "  m:\n    ~: a\n    'null': b\n"), says="repeats"),
+    Case("plan-5000-workloads-in-300-mib", _five_thousand, says="address space"),
+    Case("outputs-5001-workloads", _outputs(_many_outputs), says="workloads"),
+    Case("outputs-workload-name-300", _outputs(_rename_workload("a" * 300)), says="outputs.json"),
+    Case("manifest-dot-slash", _out(_rendered_then(_manifest("./README.md\n"))), says="not a file name"),
+    Case(
+        "manifest-double-slash",
+        _out(_rendered_then(_manifest("teleport//apply.sh\n"))),
+        says="not a file name",
+    ),
+    Case("manifest-trailing-slash", _out(_rendered_then(_manifest("README.md/\n"))), says="not a file name"),
+    Case(
+        "manifest-dot-self",
+        _out(_rendered_then(_manifest("./.roles-anywhere-files\n"))),
+        says="not a file name",
+    ),
+    Case("manifest-nul", _out(_rendered_then(_manifest("a\x00b\n"))), says="not a file name"),
+    Case("manifest-long-name", _out(_rendered_then(_manifest("a" * 300 + "\n"))), says="not a file name"),
+    Case("manifest-deep", _out(_rendered_then(_manifest("d/" * 3_000 + "f\n"))), says="not a file name"),
+    Case(
+        "manifest-25000-entries",
+        _out(_rendered_then(_manifest("".join(f"f{i}\n" for i in range(25_000))))),
+        says="lists",
+    ),
+    Case("out-dangling-link", _render_to(_dangling), says="link or not a folder"),
+    Case("out-self-link", _render_to(_self_link), says="link or not a folder"),
+    Case("out-under-a-file", _render_to(_under_file), says="link or not a folder"),
+    Case("out-name-too-long", _render_to(lambda w: "x" * 300), says="cannot write"),
+    Case("out-through-committed-link", _render_to(_linked_parent), says="link"),
+    Case("out-foreign-file-and-warnings", _render_to(_foreign_readme, warn=True), says="warning"),
+    Case("sim-extra-certificate-denied", _sim_extra_certificate, exits=(1,), says="warning"),
+    Case("cp-unsupported-key-type", _cp_file("certificate", _unsupported_key_svid()), says="--certificate"),
+    Case("cp-endpoint-bad-ipv6", _cp_args("--endpoint", "https://[::1"), says="--endpoint"),
+    Case("cp-endpoint-escape", _cp_args("--endpoint", f"https://a{ESCAPES}b"), says="--endpoint"),
+    Case("cp-rsa-over-cap", _big_key, says="at most 8192 bits"),
+]
+
+
 CASES = (
     YAML_CASES
     + VALUE_CASES
@@ -1010,4 +1165,5 @@ CASES = (
     + SIMULATE_CASES
     + CREDENTIAL_CASES
     + BUNDLE_CASES
+    + REVIEW_CASES
 )

@@ -79,3 +79,20 @@ def test_reports_keep_their_lines_and_lose_every_other_control_character(text: s
     shown = printable_lines(text)
     assert shown.count("\n") == text.count("\n")
     assert all(c.isprintable() for c in shown.replace("\n", ""))
+
+
+@pytest.mark.parametrize("width", [12, 16, 30, 60, 64])
+def test_a_key_split_into_pieces_is_not_shown_from_any_piece(width: int) -> None:
+    """repr() of a key over lines shows "\\n" between pieces; a list shows "', '"; middles have no header."""
+    body = base64.b64encode(_der("rsa-pkcs8")).decode()
+    pieces = [body[i : i + width] for i in range(0, len(body), width)]
+    for text in (
+        repr("\n".join(pieces)),
+        repr(pieces),
+        " | ".join(pieces),
+        repr(pieces[3:]),
+        repr(pieces[5:10]),
+    ):
+        shown = one_printable_line(f"error: workloads.orders.users: {text} is not a user name")
+        assert shown.startswith("error: workloads.orders.users: ")
+        assert not any(body[i : i + 16] in shown for i in range(len(body) - 16)), shown

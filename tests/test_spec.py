@@ -250,7 +250,7 @@ def test_workload_names_that_cannot_be_role_names(name: str, quoted: str) -> Non
     values["workloads"] = {name: {"spiffeId": "/svc/x"}}
     message = error_of(values)
     assert "\n" not in message
-    assert f"invalid workload name {quoted}: use lowercase letters, digits, '-' and '_'" in message
+    assert f"invalid workload name {quoted}: use at most 64 lowercase letters, digits, '-' and '_'" in message
 
 
 def test_prefix_plus_name_longer_than_an_iam_role_name() -> None:

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from roles_anywhere.errors import ConfigError
 
 MAX_ROLE_NAME = 64
-WORKLOAD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+WORKLOAD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 TRUST_ANCHOR_NAME = re.compile(r"[A-Za-z0-9 _-]{1,255}")
-WORKLOAD_NAME_RULE = "lowercase letters, digits, '-' and '_', starting with a letter or digit"
+WORKLOAD_NAME_RULE = "at most 64 lowercase letters, digits, '-' and '_', starting with a letter or digit"
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")

@@ -140,6 +140,9 @@ def _as_pulumi_text(key: str, value: Any) -> str:
         raise ConfigError(key, "is an encrypted (secure) value; plan runs offline and cannot decrypt it")
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    return "" if value is None else str(value)
+    try:
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, default=str)
+        return "" if value is None else str(value)
+    except ValueError:  # an integer beyond Python's 4,300-digit limit for text
+        raise ConfigError(key, "holds a number too long to be read as text") from None

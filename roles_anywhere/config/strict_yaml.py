@@ -14,6 +14,7 @@ node it reuses.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -38,7 +39,10 @@ def load(text: str) -> Any:
         if root is None:
             return None
         _check(root, loader)
-        return loader.construct_document(root)
+        try:
+            return loader.construct_document(root)
+        except (ValueError, TypeError, OverflowError) as err:  # 2001-02-30, an int of 5,000 digits
+            raise StrictYamlError(f"a value cannot be read ({str(err)[:80]})") from None
     finally:
         loader.dispose()
 
@@ -72,13 +76,26 @@ def _check(root: yaml.Node, loader: yaml.SafeLoader) -> None:
             pending.extend((child, depth + 1) for child in node.value)
 
 
+def _config_key(loader: yaml.SafeLoader, node: yaml.ScalarNode, line: int) -> str:
+    """The key as Pulumi passes it on (JSON object keys are text): ``1`` and ``'1'`` are one key."""
+    try:
+        key = loader.construct_object(node)
+    except (ValueError, TypeError, OverflowError):
+        raise StrictYamlError(f"line {line}: a key cannot be read; quote it") from None
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    raise StrictYamlError(f"line {line}: the key {str(key)[:60]!r} is a {type(key).__name__}; quote it")
+
+
 def _check_keys(node: yaml.MappingNode, loader: yaml.SafeLoader) -> None:
     first_line: dict[Any, int] = {}
     for key_node, _ in node.value:
         if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in PLAIN_TAGS:
             continue  # a collection or tagged key: refused below or by the config's own checks
-        key = loader.construct_object(key_node)
         line = _line(key_node)
+        key = _config_key(loader, key_node, line)
         if key in first_line:
             raise StrictYamlError(
                 f"line {line}: key {str(key)[:60]!r} repeats line {first_line[key]} (a repeated key would "

@@ -30,6 +30,7 @@ from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
 
 DEFAULT_SESSION_SECONDS = 3_600
 REQUEST_TIMEOUT = 30.0
+MAX_RSA_BITS = 8_192
 MAX_ANSWER_BYTES = 256 * 1024  # a CreateSession answer is a few kilobytes
 MAX_MESSAGE_CHARACTERS = 500
 
@@ -94,13 +95,17 @@ def load_private_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateK
     where = f"--private-key {path}"
     data = read_user_bytes(path, where, MAX_CREDENTIAL_FILE_BYTES)
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        # Validating an RSA key costs seconds at 16,384 bits (31 s measured); the size is capped below
+        # and the key must match the certificate, so the costly self-check adds nothing here.
+        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
         raise ConfigError(where, "is encrypted; tbot and tsh write unencrypted keys") from None
     except (ValueError, UnsupportedAlgorithm):
         raise ConfigError(where, "is not a PEM private key") from None
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         raise ConfigError(where, "is neither an RSA nor an EC key")
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size > MAX_RSA_BITS:
+        raise ConfigError(where, f"is a {key.key_size}-bit RSA key; at most {MAX_RSA_BITS} bits are accepted")
     return key
 
 
@@ -133,7 +138,13 @@ def build_request(
         raise ConfigError("--session-duration", f"must be 900-43200 seconds, got {session_duration}")
     leaf = load_certificate_file(certificate, "--certificate")[0]
     key = load_private_key(private_key)
-    if leaf.public_key().public_bytes(
+    try:
+        leaf_key = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigError(
+            f"--certificate {certificate}", "holds a public key of an unsupported type"
+        ) from None
+    if leaf_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     ) != key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -147,6 +158,11 @@ def build_request(
         endpoint = f"https://{endpoint}"
     if not endpoint.startswith("https://"):
         raise ConfigError("--endpoint", f"{endpoint!r} must be an https:// URL")
+    try:
+        if not endpoint.isprintable() or not httpx.URL(endpoint).host:
+            raise ValueError(endpoint)
+    except (ValueError, httpx.InvalidURL):
+        raise ConfigError("--endpoint", f"{endpoint!r} is not a valid URL") from None
     return SessionRequest(
         certificate=leaf,
         key=key,

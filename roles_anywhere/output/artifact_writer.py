@@ -20,6 +20,9 @@ from roles_anywhere.errors import ConfigError, RolesAnywhereError, read_user_byt
 
 MANIFEST = ".roles-anywhere-files"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_MANIFEST_ENTRIES = 20_000  # 5,000 workloads render about 15,000 files
+MAX_DEPTH = 8  # rendered files are at most two folders deep
+MAX_NAME_BYTES = 255  # NAME_MAX
 
 
 class OutputFolderError(RolesAnywhereError):
@@ -46,6 +49,14 @@ def write_artifacts(files: Mapping[str, str], out_dir: Path, *, inside: Path | N
     """
     for relative in files:
         _check_relative(relative)
+    try:
+        return _write(files, out_dir, inside)
+    except OSError as err:  # a dangling link, a file in the path, a name too long, a read-only disk
+        reason = (err.strerror or type(err).__name__).lower()
+        raise OutputFolderError(f"{out_dir}: cannot write there ({reason})") from None
+
+
+def _write(files: Mapping[str, str], out_dir: Path, inside: Path | None) -> WriteResult:
     if inside is not None:
         _check_no_link_between(inside, out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -94,25 +105,24 @@ class _Folder:
 
     def open(self, parts: tuple[str, ...], *, create: bool) -> int | None:
         """The folder ``parts`` below the root; ``None`` if it does not exist and ``create`` is false."""
-        if parts in self._open:
-            return self._open[parts]
-        parent = self.open(parts[:-1], create=create)
-        if parent is None:
-            return None
+        known = max(depth for depth in range(len(parts) + 1) if parts[:depth] in self._open)
+        fd = self._open[parts[:known]]
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(parts[-1], flags, dir_fd=parent)
-        except FileNotFoundError:
-            if not create:
-                return None
-            os.mkdir(parts[-1], 0o755, dir_fd=parent)
-            fd = os.open(parts[-1], flags, dir_fd=parent)
-        except OSError:
-            raise OutputFolderError(
-                f"{self.path.joinpath(*parts)}: is a link or not a folder; nothing under the output "
-                "folder is reached through a link (nothing was written)"
-            ) from None
-        self._open[parts] = fd
+        for depth in range(known + 1, len(parts) + 1):
+            name = parts[depth - 1]
+            try:
+                fd = os.open(name, flags, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    return None
+                os.mkdir(name, 0o755, dir_fd=fd)
+                fd = os.open(name, flags, dir_fd=fd)
+            except OSError:
+                raise OutputFolderError(
+                    f"{self.path.joinpath(*parts[:depth])}: is a link or not a folder; nothing under the "
+                    "output folder is reached through a link (nothing was written)"
+                ) from None
+            self._open[parts[:depth]] = fd
         return fd
 
 
@@ -127,8 +137,8 @@ def _check_no_link_between(inside: Path, out_dir: Path) -> None:
         path = inside.joinpath(*parts[:depth])
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             raise OutputFolderError(
-                f"{path}: is a link or not a folder; artifactsDir is never reached through a link "
-                "(nothing was written)"
+                f"{path}: is a link or not a folder; the output folder is never reached through a link "
+                "inside the stack's or current folder (nothing was written)"
             )
 
 
@@ -154,8 +164,19 @@ def is_executable(path: str) -> bool:
 
 def _check_relative(relative: str) -> None:
     path = PurePosixPath(relative)
-    if path.is_absolute() or ".." in path.parts or not path.parts or relative == MANIFEST:
-        raise OutputFolderError(f"{relative}: not a file name inside the output folder")
+    canonical = str(path) == relative and "." not in relative.split("/")
+    printable = relative.isprintable() and all(len(part.encode()) <= MAX_NAME_BYTES for part in path.parts)
+    if (
+        not canonical
+        or not printable
+        or path.is_absolute()
+        or ".." in path.parts
+        or not path.parts
+        or len(path.parts) > MAX_DEPTH
+        or path.name == MANIFEST
+    ):
+        shown = relative[:80].encode("unicode_escape").decode("ascii")
+        raise OutputFolderError(f"{shown}: not a file name inside the output folder")
 
 
 def read_manifest(out_dir: Path) -> set[str]:
@@ -168,8 +189,16 @@ def read_manifest(out_dir: Path) -> set[str]:
     except UnicodeDecodeError:
         raise OutputFolderError(f"{out_dir / MANIFEST}: not UTF-8 text") from None
     entries = {line for line in lines if line}
+    if len(entries) > MAX_MANIFEST_ENTRIES:
+        raise OutputFolderError(
+            f"{out_dir / MANIFEST}: lists {len(entries)} files; "
+            f"a render writes at most {MAX_MANIFEST_ENTRIES}"
+        )
     for entry in entries:
-        _check_relative(entry)
+        try:
+            _check_relative(entry)
+        except OutputFolderError as err:
+            raise OutputFolderError(f"{out_dir / MANIFEST}: {err}") from None
     return entries
 
 

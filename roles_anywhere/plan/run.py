@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource as rlimits
 import runpy
 import sys
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from roles_anywhere import CONFIG_DIR_ENV, OFFLINE_PLAN_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
 from roles_anywhere.config.stack_file import read_stack_file
-from roles_anywhere.errors import RolesAnywhereError
+from roles_anywhere.errors import ConfigError, RolesAnywhereError
 from roles_anywhere.plan.mocks import (
     PROFILE,
     ROLE,
@@ -166,11 +167,34 @@ class _WarningCollector(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+# Measured under `ulimit -v` (benchmarks/README.md): the plan's address space grows by about a quarter
+# of a megabyte per workload over ~100 MB for the interpreter, the Pulumi SDK and gRPC.
+BASE_ADDRESS_SPACE = 110 * 1024 * 1024
+ADDRESS_SPACE_PER_WORKLOAD = 280 * 1024
+
+
+def check_memory_for(workloads: int, where: str) -> None:
+    """Refuse a plan that would not fit the process's address-space limit (``ulimit -v``).
+
+    Past the limit, allocation fails deep in gRPC's C code, which crashes the process (SIGSEGV)
+    instead of raising; a clear line beforehand is the only way to fail well.
+    """
+    limit, _ = rlimits.getrlimit(rlimits.RLIMIT_AS)
+    needed = BASE_ADDRESS_SPACE + workloads * ADDRESS_SPACE_PER_WORKLOAD
+    if limit != rlimits.RLIM_INFINITY and needed > limit:
+        raise ConfigError(
+            where,
+            f"planning {workloads} workloads needs about {needed // 2**20} MB of address space; this "
+            f"process may use {limit // 2**20} MB (ulimit -v): raise the limit or split the stack",
+        )
+
+
 def plan_stack_file(path: Path) -> Plan:
     """Validate ``Pulumi.<stack>.yaml`` and run the program against it under the mocks."""
     stack_file = read_stack_file(path)
     region = stack_file.aws_region()
     spec = load_spec(stack_file.project_values(), base_dir=path.parent, stack=stack_file.stack)
+    check_memory_for(len(spec.workloads), str(path))
     return run_program(
         config=stack_file.config,
         stack=stack_file.stack,

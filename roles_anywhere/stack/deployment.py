@@ -18,7 +18,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 from roles_anywhere.config import field_rules, naming, teleport_names
-from roles_anywhere.config.model import JOIN_METHODS, PYTHON_SIGNING_HELPER, CredentialSource, TeleportMode
+from roles_anywhere.config.model import (
+    JOIN_METHODS,
+    MAX_WORKLOADS,
+    PYTHON_SIGNING_HELPER,
+    CredentialSource,
+    TeleportMode,
+)
 from roles_anywhere.config.spiffe import SpiffeId
 from roles_anywhere.errors import ConfigError, SpiffeIdError, load_json, read_user_file
 from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
@@ -129,7 +135,7 @@ class Deployment(_OutputModel):
     ca_certificates: list[DeployedCa] = Field(default_factory=list)
     teleport: DeployedTeleport
     aws: DeployedAws
-    workloads: dict[str, DeployedWorkload] = Field(min_length=1)
+    workloads: dict[str, DeployedWorkload] = Field(min_length=1, max_length=MAX_WORKLOADS)
 
     @property
     def region(self) -> str:
