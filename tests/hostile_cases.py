@@ -1093,9 +1093,7 @@ REVIEW_CASES = [
         says="--trust-anchor-arn",
     ),
     Case("yaml-int-5000-digits", _raw_stack(_VALID + "  x:y: " + "9" * 5_000 + "\n"), says="cannot be read"),
-    Case(
-        "yaml-hex-5000-digits", _raw_stack(_VALID + "  x:y: 0x" + "f" * 5_000 + "\n"), says="too long"
-    ),
+    Case("yaml-hex-5000-digits", _raw_stack(_VALID + "  x:y: 0x" + "f" * 5_000 + "\n"), says="too long"),
     Case("yaml-february-30", _raw_stack(_VALID + "  x:y: 2001-02-30\n"), says="cannot be read"),
     Case(
         "yaml-date-key",
