@@ -202,6 +202,7 @@ _VALID = yaml.safe_dump(
         }
     }
 )
+_HEAD = f"config:\n  {PROJECT}:cluster: acme.teleport.sh\n  {PROJECT}:caBundle: {{file: ca.pem}}\n"
 YAML_CASES = [
     Case("yaml-alias-bomb", _raw_stack(_BOMB), says="alias"),
     Case("yaml-one-alias", _raw_stack(_VALID + "  x: &x 1\n  y: *x\n"), says="alias"),
@@ -221,11 +222,7 @@ YAML_CASES = [
     ),
     Case(
         "yaml-repeated-key-same-line",
-        _raw_stack(
-            "config:\n"
-            f"  {PROJECT}:cluster: acme.teleport.sh\n  {PROJECT}:caBundle: {{file: ca.pem}}\n"
-            f"  {PROJECT}:workloads: {{a: {{spiffeId: /a}}, a: {{spiffeId: /evil}}}}\n"
-        ),
+        _raw_stack(_HEAD + f"  {PROJECT}:workloads: {{a: {{spiffeId: /a}}, a: {{spiffeId: /evil}}}}\n"),
         says="repeats",
     ),
     Case("yaml-repeated-int-key", _raw_stack(_VALID + "  m:\n    1: a\n    01: b\n"), says="repeats"),
@@ -1097,19 +1094,14 @@ REVIEW_CASES = [
     Case("yaml-february-30", _raw_stack(_VALID + "  x:y: 2001-02-30\n"), says="cannot be read"),
     Case(
         "yaml-date-key",
-        _raw_stack(
-            "config:\n"
-            f"  {PROJECT}:cluster: acme.teleport.sh\n  {PROJECT}:caBundle: {{file: ca.pem}}\n"
-            f"  {PROJECT}:workloads:\n    2020-01-01: {{spiffeId: /svc/first}}\n"
-        ),
+        _raw_stack(_HEAD + f"  {PROJECT}:workloads:\n    2020-01-01: {{spiffeId: /svc/first}}\n"),
         says="quote it",
     ),
     Case(
         "yaml-int-and-text-key",
         _raw_stack(
-            "config:\n"
-            f"  {PROJECT}:cluster: acme.teleport.sh\n  {PROJECT}:caBundle: {{file: ca.pem}}\n"
-            f"  {PROJECT}:workloads:\n    1: {{spiffeId: /svc/first}}\n    '1': {{spiffeId: /svc/second}}\n"
+            _HEAD
+            + f"  {PROJECT}:workloads:\n    1: {{spiffeId: /svc/first}}\n    '1': {{spiffeId: /svc/second}}\n"
         ),
         says="repeats",
     ),
