@@ -18,14 +18,16 @@ import pulumi
 from roles_anywhere import OFFLINE_PLAN_ENV
 from roles_anywhere.errors import RolesAnywhereError
 from roles_anywhere.output.artifact_writer import write_artifacts
-from roles_anywhere.render.artifacts import render_artifacts, render_into_folder
+from roles_anywhere.render.artifacts import artifact_digests, render_artifacts, render_into_folder
 from roles_anywhere.stack.deployment import load_deployment
 
 
 def publish_artifacts(
     outputs: Mapping[str, Any], out_dir: Path, *, inside: Path | None = None
 ) -> pulumi.Output[dict[str, str]]:
-    """The rendered files (relative path → text), written to ``out_dir`` when this is a real update.
+    """The rendered files' digests (path → ``sha256:…``), the files written to ``out_dir`` on `pulumi up`.
+
+    The bodies stay out of the stack state (see ``artifact_digests``).
 
     ``inside``: the folder ``out_dir`` must be reached from without passing a link (see
     ``write_artifacts``).
@@ -44,6 +46,6 @@ def publish_artifacts(
                 )
         except RolesAnywhereError as err:
             raise pulumi.RunError(str(err)) from err  # the CLI prefixes "error: " itself
-        return files
+        return artifact_digests(files)
 
     return pulumi.Output.from_input(dict(outputs)).apply(render)

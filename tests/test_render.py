@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import copy
+import hashlib
 import json
 import os
 import re
@@ -409,9 +410,14 @@ def test_templates_are_strict_about_undefined_names() -> None:
         _environment().from_string("{{ missing | yaml }}").render()
 
 
-def test_plan_outputs_carry_the_rendered_files(plans: dict[str, Plan]) -> None:
+def test_plan_outputs_carry_a_digest_of_each_rendered_file_not_its_body(plans: dict[str, Plan]) -> None:
+    """Stack state stays lean: one sha256 per file; rendering from the outputs gives those bytes."""
     plan = plans["workload-identity"]
-    assert plan.outputs["artifacts"] == rendered(plan)[1]
+    files = rendered(plan)[1]
+    assert plan.outputs["artifacts"] == {
+        path: "sha256:" + hashlib.sha256(text.encode()).hexdigest() for path, text in files.items()
+    }
+    assert len(json.dumps(plan.outputs["artifacts"])) * 5 < sum(len(text) for text in files.values())
 
 
 def test_stack_file_round_trip_of_the_example_keys() -> None:
