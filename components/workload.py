@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from roles_anywhere import WORKLOAD_TYPE
 from roles_anywhere.config.naming import policy_arn_suffixes
 from roles_anywhere.iam.policy import trust_policy_json
-from roles_anywhere.stack.spec import Workload
+from roles_anywhere.stack.spec import ProfileSettings, Workload
 
 INLINE_POLICY_NAME = "inline"
 
@@ -23,6 +23,32 @@ class WorkloadArgs:
     workload: Workload
     trust_anchor_arn: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
+    shared_profile_arn: pulumi.Input[str] | None = None  # a shared profile lists this role instead
+
+
+def profile_resource(
+    resource_name: str,
+    *,
+    name: str,
+    settings: ProfileSettings,
+    role_arns: pulumi.Input[list[pulumi.Input[str]]],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+) -> aws.rolesanywhere.Profile:
+    """A Roles Anywhere profile with ``settings``: one workload's, or shared by equal settings."""
+    return aws.rolesanywhere.Profile(
+        resource_name,
+        name=name,
+        role_arns=role_arns,
+        duration_seconds=settings.duration_seconds,
+        session_policy=settings.session_policy_json,
+        managed_policy_arns=list(settings.managed_policy_arns) or None,
+        accept_role_session_name=settings.accept_role_session_name or None,
+        require_instance_properties=settings.require_instance_properties or None,
+        enabled=True,
+        tags=dict(tags),
+        opts=opts,
+    )
 
 
 class WorkloadAccess(pulumi.ComponentResource):
@@ -35,7 +61,7 @@ class WorkloadAccess(pulumi.ComponentResource):
         super().__init__(WORKLOAD_TYPE, name, None, opts)
         workload = args.workload
         spiffe_id = str(workload.spiffe_id)
-        tags = {**args.tags, "SpiffeId": spiffe_id}
+        tags = {**dict(workload.tags), **args.tags, "SpiffeId": spiffe_id}  # ours last: never replaced
         child = pulumi.ResourceOptions(parent=self)
 
         self.role = aws.iam.Role(
@@ -46,6 +72,8 @@ class WorkloadAccess(pulumi.ComponentResource):
                 lambda anchor_arn: trust_policy_json(spiffe_id, anchor_arn)
             ),
             max_session_duration=workload.max_session_duration,
+            path=workload.path,
+            permissions_boundary=workload.permissions_boundary,
             tags=tags,
             opts=child,
         )
@@ -69,15 +97,19 @@ class WorkloadAccess(pulumi.ComponentResource):
             if workload.inline_policy_json is not None
             else None
         )
-        self.profile = aws.rolesanywhere.Profile(
-            f"{name}-profile",
-            name=workload.profile_name,
-            role_arns=[self.role.arn],
-            duration_seconds=workload.session_duration,
-            enabled=True,
-            tags=tags,
-            opts=child,
-        )
         self.role_arn = self.role.arn
-        self.profile_arn = self.profile.arn
+        self.profile: aws.rolesanywhere.Profile | None = None
+        shared = args.shared_profile_arn
+        if shared is None:
+            self.profile = profile_resource(
+                f"{name}-profile",
+                name=workload.profile_name,
+                settings=workload.profile,
+                role_arns=[self.role.arn],
+                tags=tags,
+                opts=child,
+            )
+            self.profile_arn = self.profile.arn
+        else:
+            self.profile_arn = pulumi.Output.from_input(shared)
         self.register_outputs({"roleArn": self.role_arn, "profileArn": self.profile_arn})

@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from roles_anywhere.config import field_rules
+from roles_anywhere.config import field_rules, iam_settings
 from roles_anywhere.config.naming import TRUST_ANCHOR_NAME
 
 MIN_SESSION_SECONDS = 900
@@ -362,6 +363,64 @@ class AwsClientConfig(_ConfigModel):
         return self
 
 
+def _policy_arn_list(arns: list[str], too_many: str) -> list[str]:
+    for index, arn in enumerate(arns):
+        if not POLICY_ARN.fullmatch(arn):
+            raise ValueError(
+                f"item {index} ({arn!r}) is not an IAM policy ARN (arn:aws:iam::aws|ACCOUNT:policy/NAME)"
+            )
+    duplicates = sorted({arn for arn in arns if arns.count(arn) > 1})
+    if duplicates:
+        raise ValueError(f"lists {duplicates[0]} more than once")
+    if too_many:
+        raise ValueError(f"lists {len(arns)} policies; {too_many}")
+    return arns
+
+
+def _policy_arn(arn: str) -> str:
+    if not POLICY_ARN.fullmatch(arn):
+        raise ValueError(f"{arn[:80]!r} is not an IAM policy ARN (arn:aws:iam::aws|ACCOUNT:policy/NAME)")
+    return arn
+
+
+BoundaryArn = Annotated[str, BeforeValidator(_text), AfterValidator(_policy_arn)]
+RolePath = Annotated[str, BeforeValidator(_text), AfterValidator(iam_settings.role_path)]
+Tags = Annotated[dict[str, Any], AfterValidator(iam_settings.tags)]
+
+
+class IamSettingsConfig(_ConfigModel):
+    """What an account's rules may require on every role: a permissions boundary, a path, tags.
+
+    Set stack-wide under ``iam``; a workload's own keys of the same names override them (its tags are
+    merged over the stack's).
+    """
+
+    permissions_boundary: BoundaryArn | None = None
+    path: RolePath | None = None
+    tags: Tags | None = None
+
+
+class ProfileSettingsConfig(_ConfigModel):
+    """A Roles Anywhere profile's session settings (stack-wide under ``profile``, or per workload).
+
+    Workloads whose resolved settings are equal share one profile (see ``profileSharing``).
+    """
+
+    session_policy: InlinePolicy | None = None
+    managed_policy_arns: list[str] | None = None
+    accept_role_session_name: Flag | None = None
+    require_instance_properties: Flag | None = None
+
+    @field_validator("managed_policy_arns")
+    @classmethod
+    def _session_policy_arns(cls, arns: list[str] | None) -> list[str] | None:
+        if arns is None:
+            return None
+        limit = iam_settings.MAX_SESSION_MANAGED_POLICIES
+        too_many = f"STS applies at most {limit} to a session" if len(arns) > limit else ""
+        return _policy_arn_list(arns, too_many)
+
+
 class WorkloadConfig(_ConfigModel):
     """One workload: the SPIFFE ID Teleport issues it, what its AWS role may do, who gets it."""
 
@@ -373,6 +432,10 @@ class WorkloadConfig(_ConfigModel):
     bots: list[Text] = Field(default_factory=list)
     users: list[Text] = Field(default_factory=list)
     svid_ttl: Text = DEFAULT_SVID_TTL
+    permissions_boundary: BoundaryArn | None = None
+    path: RolePath | None = None
+    tags: Tags | None = None
+    profile: ProfileSettingsConfig = ProfileSettingsConfig()
 
     @field_validator("svid_directory")
     @classmethod
@@ -404,19 +467,10 @@ class WorkloadConfig(_ConfigModel):
     @field_validator("managed_policy_arns")
     @classmethod
     def _policy_arns(cls, arns: list[str]) -> list[str]:
-        for index, arn in enumerate(arns):
-            if not POLICY_ARN.fullmatch(arn):
-                raise ValueError(
-                    f"item {index} ({arn!r}) is not an IAM policy ARN (arn:aws:iam::aws|ACCOUNT:policy/NAME)"
-                )
-        duplicates = sorted({arn for arn in arns if arns.count(arn) > 1})
-        if duplicates:
-            raise ValueError(f"lists {duplicates[0]} more than once")
-        if len(arns) > MAX_MANAGED_POLICIES:
-            raise ValueError(
-                f"lists {len(arns)} policies; IAM attaches at most {MAX_MANAGED_POLICIES} to a role"
-            )
-        return arns
+        too_many = len(arns) > MAX_MANAGED_POLICIES
+        return _policy_arn_list(
+            arns, f"IAM attaches at most {MAX_MANAGED_POLICIES} to a role" if too_many else ""
+        )
 
     @field_validator("session_duration")
     @classmethod
@@ -444,6 +498,9 @@ class StackConfig(_ConfigModel):
     teleport: TeleportConfig = TeleportConfig()
     aws: AwsClientConfig = AwsClientConfig()
     artifacts_dir: str | None = None
+    iam: IamSettingsConfig = IamSettingsConfig()
+    profile: ProfileSettingsConfig = ProfileSettingsConfig()
+    profile_sharing: Literal["shared", "perWorkload"] = "perWorkload"
 
     @field_validator("cluster", "name_prefix", "account_id", "artifacts_dir", mode="before")
     @classmethod
@@ -483,4 +540,4 @@ class StackConfig(_ConfigModel):
 
 
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
-OBJECT_KEYS = frozenset({"caBundle", "workloads", "trustAnchor", "teleport", "aws"})
+OBJECT_KEYS = frozenset({"caBundle", "workloads", "trustAnchor", "teleport", "aws", "iam", "profile"})

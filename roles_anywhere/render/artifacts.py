@@ -92,6 +92,8 @@ def credential_process_args(deployment: Deployment, workload: DeployedWorkload) 
     ]
     if workload.session_duration != 3_600:
         args += ["--session-duration", str(workload.session_duration)]
+    if workload.role_session_name:  # sent only when the profile accepts it, or CreateSession is denied
+        args += ["--role-session-name", workload.role_session_name]
     if aws.endpoint:
         args += ["--endpoint", aws.endpoint]
     if aws.endpoint_ca_file:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from roles_anywhere.config import field_rules, naming, teleport_names
+from roles_anywhere.config import field_rules, iam_settings, naming, teleport_names
 from roles_anywhere.config.model import (
     JOIN_METHODS,
     MAX_WORKLOADS,
@@ -107,6 +107,16 @@ class DeployedWorkload(_OutputModel):
     bots: list[Annotated[str, _check(field_rules.bot_name)]] = Field(default_factory=list)
     users: list[Annotated[str, _check(field_rules.user_name)]] = Field(default_factory=list)
     svid_ttl: Annotated[str, _check(lambda text: field_rules.format_duration(field_rules.svid_ttl(text)))]
+    # Absent in outputs written before the IAM settings existed: the defaults AWS applies.
+    path: Annotated[str, _check(iam_settings.role_path)] = "/"
+    permissions_boundary: str | None = None
+    accept_role_session_name: bool = False
+    require_instance_properties: bool = False
+
+    @property
+    def role_session_name(self) -> str | None:
+        """What clients send as ``--role-session-name``: only when the profile accepts one."""
+        return f"teleport-{self.role_name}"[:64] if self.accept_role_session_name else None
 
 
 class DeployedCa(_OutputModel):

@@ -34,6 +34,10 @@ def workload_output(workload: Workload, *, role_arn: Any, profile_arn: Any) -> d
         "bots": list(workload.bots),
         "users": list(workload.users),
         "svidTtl": workload.svid_ttl,
+        "path": workload.path,
+        "permissionsBoundary": workload.permissions_boundary,
+        "acceptRoleSessionName": workload.profile.accept_role_session_name,
+        "requireInstanceProperties": workload.profile.require_instance_properties,
     }
 
 

@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 
 from roles_anywhere.bundle.ca_bundle import CaBundle
 from roles_anywhere.bundle.sources import load_ca_bundle
-from roles_anywhere.config import field_rules, naming, teleport_names
+from roles_anywhere.config import field_rules, iam_settings, naming, teleport_names
 from roles_anywhere.config.model import (
     CONFIG_KEYS,
     DEFAULT_SESSION_SECONDS,
@@ -48,6 +48,17 @@ DEFAULT_ARTIFACTS_ROOT = "out"
 
 
 @dataclass(frozen=True)
+class ProfileSettings:
+    """Everything that makes a Roles Anywhere profile what it is; equal settings may share one."""
+
+    duration_seconds: int = DEFAULT_SESSION_SECONDS
+    session_policy_json: str | None = None
+    managed_policy_arns: tuple[str, ...] = ()
+    accept_role_session_name: bool = False
+    require_instance_properties: bool = False
+
+
+@dataclass(frozen=True)
 class Workload:
     """One workload, resolved: full SPIFFE ID, AWS names, the policies its role carries."""
 
@@ -62,6 +73,10 @@ class Workload:
     bots: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
     svid_ttl: str = "1h"
+    permissions_boundary: str | None = None
+    path: str = "/"
+    tags: tuple[tuple[str, str], ...] = ()
+    profile: ProfileSettings = ProfileSettings()
 
     @property
     def max_session_duration(self) -> int:
@@ -233,6 +248,13 @@ def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload
                 f"is {size} characters without whitespace; IAM allows {MAX_INLINE_POLICY_CHARS} for a "
                 "role's inline policies (deploying would fail): use a managed policy",
             )
+    tags = {**(stack.iam.tags or {}), **(config.tags or {})}
+    try:
+        iam_settings.tags(tags)
+    except ValueError as err:
+        raise ConfigError(
+            naming.key_path("workloads", name, "tags"), f"with the stack's iam.tags: {err}"
+        ) from None
     return Workload(
         name=name,
         spiffe_id=spiffe_id,
@@ -245,6 +267,36 @@ def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload
         bots=tuple(config.bots),
         users=tuple(config.users),
         svid_ttl=config.svid_ttl,
+        permissions_boundary=config.permissions_boundary or stack.iam.permissions_boundary,
+        path=config.path or stack.iam.path or "/",
+        tags=tuple(sorted(tags.items())),
+        profile=_profile_settings(name, config, stack),
+    )
+
+
+def _profile_settings(name: str, config: WorkloadConfig, stack: StackConfig) -> ProfileSettings:
+    """The workload's profile settings: its own ``profile`` keys, else the stack's, else the defaults."""
+    own, shared = config.profile, stack.profile
+    policy = own.session_policy or shared.session_policy
+    document = None if policy is None else policy.model_dump(exclude_unset=True)
+    policy_text = None if document is None else policy_json(document)
+    if document is not None:
+        try:
+            iam_settings.session_policy_size(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+        except ValueError as err:
+            where = "workloads." + name + ".profile" if own.session_policy else "profile"
+            raise ConfigError(f"{where}.sessionPolicy", str(err)) from None
+    arns = own.managed_policy_arns if own.managed_policy_arns is not None else shared.managed_policy_arns
+    accept = own.accept_role_session_name
+    require = own.require_instance_properties
+    return ProfileSettings(
+        duration_seconds=config.session_duration,
+        session_policy_json=policy_text,
+        managed_policy_arns=tuple(arns or ()),
+        accept_role_session_name=bool(accept if accept is not None else shared.accept_role_session_name),
+        require_instance_properties=bool(
+            require if require is not None else shared.require_instance_properties
+        ),
     )
 
 
