@@ -9,10 +9,11 @@ import pulumi
 
 from roles_anywhere import FEDERATION_TYPE
 from roles_anywhere.stack.outputs import stack_outputs, workload_output
+from roles_anywhere.stack.profiles import share_profiles
 from roles_anywhere.stack.spec import Spec
 
 from .trust_anchor import TrustAnchor, TrustAnchorArgs
-from .workload import WorkloadAccess, WorkloadArgs
+from .workload import WorkloadAccess, WorkloadArgs, profile_resource
 
 
 @dataclass
@@ -34,14 +35,34 @@ class Federation(pulumi.ComponentResource):
             TrustAnchorArgs(bundle_pem=spec.bundle.pem, settings=spec.trust_anchor, tags=tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        shared = spec.profile_sharing == "shared"
         self.workloads = {
             workload.name: WorkloadAccess(
                 f"{name}-{workload.name}",
-                WorkloadArgs(workload=workload, trust_anchor_arn=self.trust_anchor.arn, tags=tags),
+                WorkloadArgs(
+                    workload=workload,
+                    trust_anchor_arn=self.trust_anchor.arn,
+                    tags=tags,
+                    shared_profile=shared,
+                ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for workload in spec.workloads
         }
+        self.shared_profiles: dict[str, pulumi.CustomResource] = {}
+        if shared:
+            for profile in share_profiles(spec.workloads, spec.name_prefix):
+                resource = profile_resource(
+                    f"{name}-profile-{profile.settings_digest}-{profile.bucket}",
+                    name=profile.name,
+                    settings=profile.settings,
+                    role_arns=[self.workloads[member].role_arn for member in profile.workloads],
+                    tags={**dict(spec.stack_tags), **tags},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                self.shared_profiles[profile.name] = resource
+                for member in profile.workloads:
+                    self.workloads[member].profile_arn = resource.arn
         self.outputs: dict[str, Any] = stack_outputs(
             spec,
             trust_anchor_arn=self.trust_anchor.arn,

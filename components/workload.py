@@ -23,7 +23,7 @@ class WorkloadArgs:
     workload: Workload
     trust_anchor_arn: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
-    shared_profile_arn: pulumi.Input[str] | None = None  # a shared profile lists this role instead
+    shared_profile: bool = False  # a shared profile (made by Federation) lists this role instead
 
 
 def profile_resource(
@@ -99,8 +99,8 @@ class WorkloadAccess(pulumi.ComponentResource):
         )
         self.role_arn = self.role.arn
         self.profile: aws.rolesanywhere.Profile | None = None
-        shared = args.shared_profile_arn
-        if shared is None:
+        self.profile_arn: pulumi.Output[str] = pulumi.Output.from_input("")  # set by Federation when shared
+        if not args.shared_profile:
             self.profile = profile_resource(
                 f"{name}-profile",
                 name=workload.profile_name,
@@ -110,6 +110,4 @@ class WorkloadAccess(pulumi.ComponentResource):
                 opts=child,
             )
             self.profile_arn = self.profile.arn
-        else:
-            self.profile_arn = pulumi.Output.from_input(shared)
-        self.register_outputs({"roleArn": self.role_arn, "profileArn": self.profile_arn})
+        self.register_outputs({"roleArn": self.role_arn})

@@ -140,6 +140,9 @@ class Spec:
     artifacts_dir: str | None = None
     bundle_origin: str = ""
     bundle_source: str = "caBundle"
+    name_prefix: str = ""
+    profile_sharing: str = "perWorkload"
+    stack_tags: tuple[tuple[str, str], ...] = ()
 
     def workload(self, name: str) -> Workload:
         """The workload called ``name``; ``KeyError`` if there is none."""
@@ -205,6 +208,9 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: dat
         ),
         workloads=workloads,
         account_id=config.account_id,
+        name_prefix=config.name_prefix,
+        profile_sharing=config.profile_sharing,
+        stack_tags=tuple(sorted((config.iam.tags or {}).items())),
         warnings=bundle.warnings
         + loaded.warnings
         + tuple(_policy_count_warnings(workloads))
