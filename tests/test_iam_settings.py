@@ -33,6 +33,7 @@ def test_stack_wide_settings_reach_every_role_and_profile_and_a_workload_overrid
     resources = planned(
         tmp_path,
         capsys,
+        profileSharing="perWorkload",
         iam={
             "permissionsBoundary": BOUNDARY,
             "path": "/teleport/",

@@ -33,10 +33,10 @@ def test_example_creates_the_documented_resources(example: Plan) -> None:
         TRUST_ANCHOR,
         ROLE,
         ROLE_POLICY_ATTACHMENT,
-        PROFILE,
         ROLE,
         ROLE_POLICY_ATTACHMENT,
         ROLE_POLICY,
+        PROFILE,  # shared profiles, one per distinct settings: the two workloads' durations differ
         PROFILE,
     ]
     assert [c.type for c in example.components] == [

@@ -546,6 +546,7 @@ def test_sandbox_deploy_again_updates_in_place_and_deletes_what_the_config_dropp
         "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
         "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
         "teleport-roles-anywhere:namePrefix": "again-",
+        "teleport-roles-anywhere:profileSharing": "perWorkload",  # one profile each, updated in place
         "teleport-roles-anywhere:workloads": workloads,
     }
     _, first = sandbox_deploy(sandbox, tmp_path, config, capsys)

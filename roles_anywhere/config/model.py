@@ -500,7 +500,7 @@ class StackConfig(_ConfigModel):
     artifacts_dir: str | None = None
     iam: IamSettingsConfig = IamSettingsConfig()
     profile: ProfileSettingsConfig = ProfileSettingsConfig()
-    profile_sharing: Literal["shared", "perWorkload"] = "perWorkload"
+    profile_sharing: Literal["shared", "perWorkload"] = "shared"
 
     @field_validator("cluster", "name_prefix", "account_id", "artifacts_dir", mode="before")
     @classmethod

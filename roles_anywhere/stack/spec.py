@@ -141,7 +141,7 @@ class Spec:
     bundle_origin: str = ""
     bundle_source: str = "caBundle"
     name_prefix: str = ""
-    profile_sharing: str = "perWorkload"
+    profile_sharing: str = "shared"
     stack_tags: tuple[tuple[str, str], ...] = ()
 
     def workload(self, name: str) -> Workload:
