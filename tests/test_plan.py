@@ -145,8 +145,9 @@ def test_protection_can_be_turned_off_explicitly(tmp_path: Path) -> None:
 def test_warnings_reach_the_plan(tmp_path: Path) -> None:
     arns = [f"arn:aws:iam::aws:policy/P{i}" for i in range(12)]
     workloads = {"orders": {"spiffeId": "/svc/orders", "managedPolicyArns": arns}}
-    plan = plan_stack_file(write_stack(tmp_path, stack_config(workloads=workloads)))
-    assert any(w.startswith("workloads.orders.managedPolicyArns: 12 policies") for w in plan.warnings)
+    config = stack_config(workloads=workloads, quotas={"managedPoliciesPerRole": 14})
+    plan = plan_stack_file(write_stack(tmp_path, config))
+    assert any(w.startswith("quotas.managedPoliciesPerRole: this stack uses 12 of 14") for w in plan.warnings)
     assert len(of_type(plan, ROLE_POLICY_ATTACHMENT)) == 12
 
 

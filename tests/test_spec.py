@@ -269,17 +269,6 @@ def test_relative_ca_file_resolves_against_the_stack_folder(tmp_path: Path) -> N
     assert error_of(values, base_dir=tmp_path / "elsewhere") == "caBundle.file: ca/spiffe.pem: file not found"
 
 
-def test_more_than_ten_policies_warns() -> None:
-    arns = [f"arn:aws:iam::123456789012:policy/team/P{i}" for i in range(11)]
-    spec = load_spec(
-        with_path("workloads.api.managedPolicyArns", arns), stack="dev", base_dir=Path(), now=NOW
-    )
-    (warning,) = [w for w in spec.warnings if "names no bot and no user" not in w]
-    assert warning.startswith(
-        "workloads.api.managedPolicyArns: 11 policies; IAM's default quota is 10 per role"
-    )
-
-
 def test_inline_policy_given_as_json_text_is_kept_as_written() -> None:
     document = {
         "Version": "2012-10-17",

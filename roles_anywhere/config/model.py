@@ -486,6 +486,32 @@ class WorkloadConfig(_ConfigModel):
 MAX_WORKLOADS = 5_000
 
 
+class QuotasConfig(_ConfigModel):
+    """The account's quotas, for accounts where they were raised (AWS's defaults otherwise).
+
+    ``plan`` warns at 80 % of each and refuses a stack above one, before AWS refuses it mid-deploy.
+    """
+
+    iam_roles: WholeNumber = 1_000  # per account (raisable to 5,000)
+    profiles: WholeNumber = 250  # Roles Anywhere profiles per region
+    trust_anchors: WholeNumber = 50  # Roles Anywhere trust anchors per region
+    managed_policies_per_role: WholeNumber = 10  # raisable to 20
+    tags: WholeNumber = 50  # per role or profile; AWS's hard limit
+
+    @model_validator(mode="after")
+    def _within_aws_maximums(self) -> QuotasConfig:
+        for key, value, maximum in (
+            ("iamRoles", self.iam_roles, MAX_WORKLOADS),
+            ("managedPoliciesPerRole", self.managed_policies_per_role, MAX_MANAGED_POLICIES),
+            ("tags", self.tags, iam_settings.MAX_TAGS),
+        ):
+            if not 1 <= value <= maximum:
+                raise ValueError(f"{key} must be between 1 and {maximum} (AWS's maximum), got {value}")
+        if not self.profiles >= 1 or not self.trust_anchors >= 1:
+            raise ValueError("profiles and trustAnchors must be at least 1")
+        return self
+
+
 class StackConfig(_ConfigModel):
     """Every ``teleport-roles-anywhere:`` key of a stack config."""
 
@@ -501,6 +527,7 @@ class StackConfig(_ConfigModel):
     iam: IamSettingsConfig = IamSettingsConfig()
     profile: ProfileSettingsConfig = ProfileSettingsConfig()
     profile_sharing: Literal["shared", "perWorkload"] = "shared"
+    quotas: QuotasConfig = QuotasConfig()
 
     @field_validator("cluster", "name_prefix", "account_id", "artifacts_dir", mode="before")
     @classmethod
@@ -540,4 +567,6 @@ class StackConfig(_ConfigModel):
 
 
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
-OBJECT_KEYS = frozenset({"caBundle", "workloads", "trustAnchor", "teleport", "aws", "iam", "profile"})
+OBJECT_KEYS = frozenset(
+    {"caBundle", "workloads", "trustAnchor", "teleport", "aws", "iam", "profile", "quotas"}
+)

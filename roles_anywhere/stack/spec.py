@@ -39,7 +39,6 @@ from roles_anywhere.config.spiffe import SpiffeId, validate_trust_domain
 from roles_anywhere.errors import ConfigError, SpiffeIdError
 from roles_anywhere.iam.policy import policy_json
 
-ROLE_POLICY_QUOTA = 10
 IAM_DEFAULT_MAX_SESSION = 3_600
 DEFAULT_SVID_ROOT = "/opt/machine-id"
 DEFAULT_BOT_STORAGE_ROOT = "/var/lib/teleport/bot"
@@ -213,7 +212,7 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: dat
         stack_tags=tuple(sorted((config.iam.tags or {}).items())),
         warnings=bundle.warnings
         + loaded.warnings
-        + tuple(_policy_count_warnings(workloads))
+        + tuple(_quota_warnings(config, workloads))
         + tuple(_broad_permission_warnings(workloads))
         + tuple(_unissued_warnings(workloads)),
         teleport=teleport,
@@ -391,15 +390,17 @@ def _close_match(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _policy_count_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
-    for workload in workloads:
-        count = len(workload.managed_policy_arns)
-        if count > ROLE_POLICY_QUOTA:
-            yield (
-                f"{naming.key_path('workloads', workload.name, 'managedPolicyArns')}: {count} policies; "
-                f"IAM's default quota is {ROLE_POLICY_QUOTA} per role — "
-                "raise it before deploying or the attachment will fail"
-            )
+def _quota_warnings(config: StackConfig, workloads: tuple[Workload, ...]) -> list[str]:
+    """Quota warnings (80 % and up); a ``ConfigError`` for a quota the stack would exceed."""
+    from roles_anywhere.stack import quotas  # noqa: PLC0415 - quotas imports this module's types
+
+    usage = quotas.quota_usage(
+        workloads,
+        config.quotas,
+        shared_profiles=config.profile_sharing == "shared",
+        name_prefix=config.name_prefix,
+    )
+    return quotas.check_quotas(usage)
 
 
 def _broad_permission_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
