@@ -32,7 +32,12 @@ class Federation(pulumi.ComponentResource):
         tags = {"ManagedBy": "teleport-roles-anywhere", "TeleportCluster": spec.cluster}
         self.trust_anchor = TrustAnchor(
             f"{name}-trust",
-            TrustAnchorArgs(bundle_pem=spec.bundle.pem, settings=spec.trust_anchor, tags=tags),
+            TrustAnchorArgs(
+                bundle_pem=spec.bundle.pem,
+                settings=spec.trust_anchor,
+                tags=tags,
+                import_id=spec.imports.trust_anchor,
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         shared = spec.profile_sharing == "shared"
@@ -44,6 +49,8 @@ class Federation(pulumi.ComponentResource):
                     trust_anchor_arn=self.trust_anchor.arn,
                     tags=tags,
                     shared_profile=shared,
+                    import_role=spec.imports.role(workload.name),
+                    import_profile=None if shared else spec.imports.profile(workload.name),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -58,7 +65,7 @@ class Federation(pulumi.ComponentResource):
                     settings=profile.settings,
                     role_arns=[self.workloads[member].role_arn for member in profile.workloads],
                     tags={**dict(spec.stack_tags), **tags},
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=pulumi.ResourceOptions(parent=self, import_=spec.imports.profile(profile.name)),
                 )
                 self.shared_profiles[profile.name] = resource
                 for member in profile.workloads:

@@ -20,6 +20,7 @@ class TrustAnchorArgs:
     bundle_pem: str
     settings: TrustAnchorSettings
     tags: Mapping[str, str] = field(default_factory=dict)
+    import_id: str | None = None  # a hand-made anchor to adopt (its ID), instead of creating one
 
 
 class TrustAnchor(pulumi.ComponentResource):
@@ -49,7 +50,7 @@ class TrustAnchor(pulumi.ComponentResource):
                 for setting in notification_settings(args.settings)
             ],
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.settings.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.settings.protect, import_=args.import_id),
         )
         self.arn = self.anchor.arn
         self.anchor_id = self.anchor.id

@@ -24,6 +24,8 @@ class WorkloadArgs:
     trust_anchor_arn: pulumi.Input[str]
     tags: Mapping[str, str] = field(default_factory=dict)
     shared_profile: bool = False  # a shared profile (made by Federation) lists this role instead
+    import_role: str | None = None  # an existing role to adopt (its name)
+    import_profile: str | None = None  # an existing profile to adopt (its ID)
 
 
 def profile_resource(
@@ -75,7 +77,7 @@ class WorkloadAccess(pulumi.ComponentResource):
             path=workload.path,
             permissions_boundary=workload.permissions_boundary,
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, import_=args.import_role),
         )
         self.attachments = [
             aws.iam.RolePolicyAttachment(
@@ -107,7 +109,7 @@ class WorkloadAccess(pulumi.ComponentResource):
                 settings=workload.profile,
                 role_arns=[self.role.arn],
                 tags=tags,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, import_=args.import_profile),
             )
             self.profile_arn = self.profile.arn
         self.register_outputs({"roleArn": self.role_arn})

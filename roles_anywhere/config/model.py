@@ -484,6 +484,37 @@ class WorkloadConfig(_ConfigModel):
 
 
 MAX_WORKLOADS = 5_000
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+
+
+def _uuid(value: str) -> str:
+    if not _UUID.fullmatch(value):
+        raise ValueError(f"{value[:80]!r} is not a Roles Anywhere ID (a lowercase UUID, the ARN's last part)")
+    return value
+
+
+def _role_name(value: str) -> str:
+    if not _ROLE_NAME.fullmatch(value):
+        raise ValueError(f"{value[:80]!r} is not an IAM role name (1-64 of letters, digits and +=,.@_-)")
+    return value
+
+
+class ImportConfig(_ConfigModel):
+    """Existing resources `pulumi up` adopts instead of creating (Pulumi's ``import`` option).
+
+    Keys: ``trustAnchor`` (the hand-made anchor's ID), ``roles`` (workload → existing role name),
+    ``profiles`` (workload, or shared profile name, → existing profile ID). After the first
+    `pulumi up` the keys may stay: an import applies only to a resource not yet in the stack.
+    """
+
+    trust_anchor: Annotated[str, BeforeValidator(_text), AfterValidator(_uuid)] | None = None
+    roles: dict[str, Annotated[str, BeforeValidator(_text), AfterValidator(_role_name)]] = Field(
+        default_factory=dict
+    )
+    profiles: dict[str, Annotated[str, BeforeValidator(_text), AfterValidator(_uuid)]] = Field(
+        default_factory=dict
+    )
 
 
 class QuotasConfig(_ConfigModel):
@@ -528,6 +559,7 @@ class StackConfig(_ConfigModel):
     profile: ProfileSettingsConfig = ProfileSettingsConfig()
     profile_sharing: Literal["shared", "perWorkload"] = "shared"
     quotas: QuotasConfig = QuotasConfig()
+    import_: ImportConfig = Field(ImportConfig(), alias="import")
 
     @field_validator("cluster", "name_prefix", "account_id", "artifacts_dir", mode="before")
     @classmethod
@@ -568,5 +600,5 @@ class StackConfig(_ConfigModel):
 
 CONFIG_KEYS = tuple(field.alias or name for name, field in StackConfig.model_fields.items())
 OBJECT_KEYS = frozenset(
-    {"caBundle", "workloads", "trustAnchor", "teleport", "aws", "iam", "profile", "quotas"}
+    {"caBundle", "workloads", "trustAnchor", "teleport", "aws", "iam", "profile", "quotas", "import"}
 )

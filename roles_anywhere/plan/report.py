@@ -39,7 +39,9 @@ def _tree(plan: Plan, parent: str | None, indent: str) -> Iterable[str]:
         branch, continuation = ("└── ", "    ") if last else ("├── ", "│   ")
         if parent is None:
             branch, continuation = "", ""
-        flag = "  [protected]" if child.protect else ""
+        flag = ("  [protected]" if child.protect else "") + (
+            f"  [adopts existing {child.import_id}]" if child.import_id else ""
+        )
         yield f"{indent}{branch}{child.type}  {child.name}{flag}"
         detail_indent = indent + continuation + ("│     " if plan.children(child.urn) else "      ")
         for detail in _details(child):

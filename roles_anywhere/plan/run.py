@@ -66,6 +66,7 @@ class PlannedResource:
     protect: bool
     inputs: dict[str, Any]
     outputs: dict[str, Any]
+    import_id: str = ""  # the existing resource `pulumi up` adopts instead of creating one
 
     def to_json(self) -> dict[str, Any]:
         """The plan JSON contract: type, name, inputs, outputs (plus parent and protect)."""
@@ -74,6 +75,7 @@ class PlannedResource:
             "name": self.name,
             "parent": self.parent,
             "protect": self.protect,
+            **({"import": self.import_id} if self.import_id else {}),
             "inputs": self.inputs,
             "outputs": self.outputs,
         }
@@ -337,6 +339,7 @@ def _planned_resources(monitor: _RecordingMonitor, mocks: DeterministicAwsMocks)
                 parent=parent,
                 custom=bool(request.custom),
                 protect=bool(request.protect),
+                import_id=request.importId,
                 inputs=inputs,
                 outputs={
                     "arn": computed.pop("arn", None),

@@ -125,6 +125,23 @@ class AwsClientSettings:
 
 
 @dataclass(frozen=True)
+class Imports:
+    """Existing resources to adopt: the anchor's ID, role names and profile IDs by workload/profile."""
+
+    trust_anchor: str | None = None
+    roles: tuple[tuple[str, str], ...] = ()
+    profiles: tuple[tuple[str, str], ...] = ()
+
+    def role(self, workload: str) -> str | None:
+        """The existing role ``workload`` adopts, if any."""
+        return dict(self.roles).get(workload)
+
+    def profile(self, name: str) -> str | None:
+        """The existing profile adopted for a workload (one profile each) or a shared profile's name."""
+        return dict(self.profiles).get(name)
+
+
+@dataclass(frozen=True)
 class Spec:
     """The whole stack, validated. Workloads are sorted by name so output never depends on map order."""
 
@@ -141,6 +158,7 @@ class Spec:
     bundle_source: str = "caBundle"
     name_prefix: str = ""
     profile_sharing: str = "shared"
+    imports: Imports = Imports()
     stack_tags: tuple[tuple[str, str], ...] = ()
 
     def workload(self, name: str) -> Workload:
@@ -209,6 +227,7 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: dat
         account_id=config.account_id,
         name_prefix=config.name_prefix,
         profile_sharing=config.profile_sharing,
+        imports=_imports(config, workloads),
         stack_tags=tuple(sorted((config.iam.tags or {}).items())),
         warnings=bundle.warnings
         + loaded.warnings
@@ -388,6 +407,29 @@ def _check_credential_source(aws: AwsClientConfig, teleport: TeleportSettings) -
 def _close_match(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _imports(config: StackConfig, workloads: tuple[Workload, ...]) -> Imports:
+    """The ``import`` keys, each naming a workload (or a shared profile) this stack has."""
+    from roles_anywhere.stack.profiles import share_profiles  # noqa: PLC0415 - it imports this module
+
+    names = {workload.name for workload in workloads}
+    for workload in config.import_.roles:
+        if workload not in names:
+            raise ConfigError(f"import.roles.{workload}", "names no workload of this stack")
+    if config.profile_sharing == "shared":
+        profile_names = {profile.name for profile in share_profiles(workloads, config.name_prefix)}
+        what = "shared profile (with profileSharing: shared, the keys are the profile names plan shows)"
+    else:
+        profile_names, what = names, "workload"
+    for name in config.import_.profiles:
+        if name not in profile_names:
+            raise ConfigError(f"import.profiles.{name}", f"names no {what}")
+    return Imports(
+        trust_anchor=config.import_.trust_anchor,
+        roles=tuple(sorted(config.import_.roles.items())),
+        profiles=tuple(sorted(config.import_.profiles.items())),
+    )
 
 
 def _quota_warnings(config: StackConfig, workloads: tuple[Workload, ...]) -> list[str]:
