@@ -377,13 +377,19 @@ def _policy_arn_list(arns: list[str], too_many: str) -> list[str]:
     return arns
 
 
-def _policy_arn(arn: str) -> str:
-    if not POLICY_ARN.fullmatch(arn):
-        raise ValueError(f"{arn[:80]!r} is not an IAM policy ARN (arn:aws:iam::aws|ACCOUNT:policy/NAME)")
-    return arn
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    """A text value that must match ``pattern``; the message shows (the start of) the value."""
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value[:80]!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
 
 
-BoundaryArn = Annotated[str, BeforeValidator(_text), AfterValidator(_policy_arn)]
+_POLICY = "an IAM policy ARN (arn:aws:iam::aws|ACCOUNT:policy/NAME)"
+BoundaryArn = Annotated[str, BeforeValidator(_text), _matching(POLICY_ARN, _POLICY)]
 RolePath = Annotated[str, BeforeValidator(_text), AfterValidator(iam_settings.role_path)]
 Tags = Annotated[dict[str, Any], AfterValidator(iam_settings.tags)]
 
@@ -488,16 +494,16 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 
 
-def _uuid(value: str) -> str:
-    if not _UUID.fullmatch(value):
-        raise ValueError(f"{value[:80]!r} is not a Roles Anywhere ID (a lowercase UUID, the ARN's last part)")
-    return value
-
-
-def _role_name(value: str) -> str:
-    if not _ROLE_NAME.fullmatch(value):
-        raise ValueError(f"{value[:80]!r} is not an IAM role name (1-64 of letters, digits and +=,.@_-)")
-    return value
+RolesAnywhereId = Annotated[
+    str,
+    BeforeValidator(_text),
+    _matching(_UUID, "a Roles Anywhere ID (a lowercase UUID, the ARN's last part)"),
+]
+RoleName = Annotated[
+    str,
+    BeforeValidator(_text),
+    _matching(_ROLE_NAME, "an IAM role name (1-64 of letters, digits and +=,.@_-)"),
+]
 
 
 class ImportConfig(_ConfigModel):
@@ -508,13 +514,9 @@ class ImportConfig(_ConfigModel):
     `pulumi up` the keys may stay: an import applies only to a resource not yet in the stack.
     """
 
-    trust_anchor: Annotated[str, BeforeValidator(_text), AfterValidator(_uuid)] | None = None
-    roles: dict[str, Annotated[str, BeforeValidator(_text), AfterValidator(_role_name)]] = Field(
-        default_factory=dict
-    )
-    profiles: dict[str, Annotated[str, BeforeValidator(_text), AfterValidator(_uuid)]] = Field(
-        default_factory=dict
-    )
+    trust_anchor: RolesAnywhereId | None = None
+    roles: dict[str, RoleName] = Field(default_factory=dict)
+    profiles: dict[str, RolesAnywhereId] = Field(default_factory=dict)
 
 
 class QuotasConfig(_ConfigModel):
