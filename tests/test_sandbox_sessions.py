@@ -588,3 +588,51 @@ def test_sandbox_deploy_again_updates_in_place_and_deletes_what_the_config_dropp
         "error: role again-orders already exists in the sandbox and is not in this --out folder's "
         "outputs.json (another stack's?); deploy into that stack's folder or rename\n"
     )
+
+
+def test_an_enterprise_stack_deploys_into_the_sandbox_and_the_cli_gets_its_named_session(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Boundary, path, tags and profile settings reach the sandbox; the AWS CLI's session carries the
+    rendered --role-session-name where the profile accepts one, and a shared profile serves two roles."""
+    ca = fresh_ca(serial=903)
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    svids = tmp_path / "svids"
+    boundary = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    session_policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
+    }
+    config = {
+        "aws:region": "us-east-1",
+        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
+        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
+        "teleport-roles-anywhere:namePrefix": "ent-",
+        "teleport-roles-anywhere:iam": {
+            "permissionsBoundary": boundary,
+            "path": "/teleport/",
+            "tags": {"Team": "a"},
+        },
+        "teleport-roles-anywhere:profile": {"sessionPolicy": session_policy, "acceptRoleSessionName": True},
+        "teleport-roles-anywhere:workloads": {
+            name: {"spiffeId": f"/svc/{name}", "svidDirectory": str(svids / name)}
+            for name in ("orders", "billing")
+        },
+    }
+    out, outputs = sandbox_deploy(sandbox, tmp_path, config, capsys)
+    assert outputs["workloads"]["orders"]["profileArn"] == outputs["workloads"]["billing"]["profileArn"]
+    role = sandbox.client("iam").get_role(RoleName="ent-orders")["Role"]
+    assert role["Path"] == "/teleport/"
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    assert {"Key": "Team", "Value": "a"} in role["Tags"]
+    profile_id = outputs["workloads"]["orders"]["profileArn"].rsplit("/", 1)[1]
+    profile = sandbox.client("rolesanywhere").get_profile(profileId=profile_id)["profile"]
+    assert json.loads(profile["sessionPolicy"]) == session_policy
+    assert profile["acceptRoleSessionName"] is True
+    for name in ("orders", "billing"):
+        write_svid(svids / name, fresh_svid(ca, outputs["workloads"][name]["spiffeId"]))
+        result = aws_cli(tmp_path, out, "sts", "get-caller-identity", "--profile", name, "--output", "json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["Arn"] == (
+            f"arn:aws:sts::123456789012:assumed-role/ent-{name}/teleport-ent-{name}"
+        )

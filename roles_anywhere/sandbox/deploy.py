@@ -109,11 +109,17 @@ class SandboxMocks(DeterministicAwsMocks):
 
     def _profile(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         earlier = self.previous_workloads.get(inputs["name"], {}).get("profileArn")
-        existing = self._existing("profile", "profileId", earlier)
+        existing = self._existing("profile", "profileId", earlier) or self._profile_named(inputs["name"])
         settings = {
             "roleArns": inputs["roleArns"],
             "durationSeconds": inputs.get("durationSeconds", 3_600),
+            "acceptRoleSessionName": bool(inputs.get("acceptRoleSessionName", False)),
+            "managedPolicyArns": list(inputs.get("managedPolicyArns", [])),
         }
+        if "sessionPolicy" in inputs:
+            settings["sessionPolicy"] = inputs["sessionPolicy"]
+        if existing is None and inputs.get("requireInstanceProperties"):
+            settings["requireInstanceProperties"] = True
         if existing is None:
             profile = self.rolesanywhere.create_profile(
                 name=inputs["name"],
@@ -127,6 +133,14 @@ class SandboxMocks(DeterministicAwsMocks):
             ]
         self.profiles.add(profile["profileArn"])
         return profile["profileId"], {"arn": profile["profileArn"], "tagsAll": inputs.get("tags", {})}
+
+    def _profile_named(self, name: str) -> dict[str, Any] | None:
+        """A profile an earlier deploy made under ``name`` (shared profiles are not per workload)."""
+        for page in self.rolesanywhere.get_paginator("list_profiles").paginate():
+            for profile in page.get("profiles", []):
+                if profile.get("name") == name:
+                    return dict(profile)
+        return None
 
     def _role(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         name = inputs["name"]
@@ -172,6 +186,11 @@ class SandboxMocks(DeterministicAwsMocks):
             Description=inputs.get("description", ""),
             MaxSessionDuration=inputs.get("maxSessionDuration", 3_600),
             Tags=[{"Key": k, "Value": v} for k, v in sorted(inputs.get("tags", {}).items())],
+            **(
+                {"PermissionsBoundary": inputs["permissionsBoundary"]}
+                if inputs.get("permissionsBoundary")
+                else {}
+            ),
         )["Role"]
         return role
 
