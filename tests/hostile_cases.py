@@ -225,7 +225,7 @@ YAML_CASES = [
         _raw_stack(_HEAD + f"  {PROJECT}:workloads: {{a: {{spiffeId: /a}}, a: {{spiffeId: /evil}}}}\n"),
         says="repeats",
     ),
-    Case("yaml-repeated-int-key", _raw_stack(_VALID + "  m:\n    1: a\n    01: b\n"), says="repeats"),
+    Case("yaml-repeated-int-key", _raw_stack(_VALID + "  m:\n    1: a\n    01: b\n"), says="quote it"),
     Case("yaml-deep-flow", _raw_stack("config:\n  x: " + "[" * 20_000 + "]" * 20_000 + "\n"), says="nest"),
     Case("yaml-deep-65", _raw_stack("config:\n  x: " + "[" * 65 + "]" * 65 + "\n"), says="nested"),
     Case(
@@ -1040,6 +1040,12 @@ def _foreign_readme(world: World) -> str:
     return str(world.out)
 
 
+def _duplicate_extension_svid() -> bytes:
+    """The SVID with its keyUsage OID rewritten to basicConstraints': two of one extension."""
+    der = SVID.certificate.public_bytes(serialization.Encoding.DER)
+    return der.replace(bytes.fromhex("0603551d0f"), bytes.fromhex("0603551d13"), 1)
+
+
 def _unsupported_key_svid() -> bytes:
     der = SVID.certificate.public_bytes(serialization.Encoding.DER)
     return der.replace(bytes.fromhex("06072a8648ce3d0201"), bytes.fromhex("06072a8648ce3d0209"))
@@ -1103,10 +1109,12 @@ REVIEW_CASES = [
             _HEAD
             + f"  {PROJECT}:workloads:\n    1: {{spiffeId: /svc/first}}\n    '1': {{spiffeId: /svc/second}}\n"
         ),
-        says="repeats",
+        says="quote it",
     ),
-    Case("yaml-bool-and-text-key", _raw_stack(_VALID + "  m:\n    true: a\n    'true': b\n"), says="repeats"),
-    Case("yaml-null-and-text-key", _raw_stack(_VALID + "  m:\n    ~: a\n    'null': b\n"), says="repeats"),
+    Case(
+        "yaml-bool-and-text-key", _raw_stack(_VALID + "  m:\n    true: a\n    'true': b\n"), says="quote it"
+    ),
+    Case("yaml-null-and-text-key", _raw_stack(_VALID + "  m:\n    ~: a\n    'null': b\n"), says="quote it"),
     Case("plan-5000-workloads-in-300-mib", _five_thousand, says="address space"),
     Case("outputs-5001-workloads", _outputs(_many_outputs), says="workloads"),
     Case("outputs-workload-name-300", _outputs(_rename_workload("a" * 300)), says="outputs.json"),
@@ -1138,6 +1146,8 @@ REVIEW_CASES = [
     Case("out-foreign-file-and-warnings", _render_to(_foreign_readme, warn=True), says="warning"),
     Case("sim-extra-certificate-denied", _sim_extra_certificate, exits=(1,), says="warning"),
     Case("cp-unsupported-key-type", _cp_file("certificate", _unsupported_key_svid()), says="--certificate"),
+    Case("cp-duplicate-extension", _cp_file("certificate", _duplicate_extension_svid()), says="twice"),
+    Case("sim-duplicate-extension", _sim_file("--certificate", _duplicate_extension_svid()), says="twice"),
     Case("cp-endpoint-bad-ipv6", _cp_args("--endpoint", "https://[::1"), says="--endpoint"),
     Case("cp-endpoint-escape", _cp_args("--endpoint", f"https://a{ESCAPES}b"), says="--endpoint"),
     Case("cp-rsa-over-cap", _big_key, says="at most 8192 bits"),

@@ -27,6 +27,10 @@ def malformed(certificate: x509.Certificate) -> str | None:
             _ = (certificate.public_key(), certificate.signature_hash_algorithm)
     except x509.InvalidVersion:
         return "its X.509 version is invalid"
+    except x509.DuplicateExtension as err:
+        return f"it holds the extension {err.oid.dotted_string} twice"
+    except x509.UnsupportedGeneralNameType:
+        return "it holds a name of a type that cannot be read"
     except ValueError as err:
         found = _LOCATION.search(str(err))
         return f"its {found.group(1) if found else 'content'} cannot be parsed"

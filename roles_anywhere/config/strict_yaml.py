@@ -14,7 +14,6 @@ node it reuses.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import yaml
@@ -77,16 +76,28 @@ def _check(root: yaml.Node, loader: yaml.SafeLoader) -> None:
 
 
 def _config_key(loader: yaml.SafeLoader, node: yaml.ScalarNode, line: int) -> str:
-    """The key as Pulumi passes it on (JSON object keys are text): ``1`` and ``'1'`` are one key."""
+    """A mapping key, which must be text.
+
+    Pulumi passes config on as JSON, whose keys are text, so ``1`` and ``'1'`` would become one key;
+    and in Python ``1``, ``1.0`` and ``true`` are one key too. Every key in a stack config is a name,
+    so anything that YAML reads as another type (a number, a boolean, null, a date) is refused.
+    """
     try:
         key = loader.construct_object(node)
     except (ValueError, TypeError, OverflowError):
         raise StrictYamlError(f"line {line}: a key cannot be read; quote it") from None
-    if isinstance(key, str):
-        return key
-    if key is None or isinstance(key, bool | int | float):
-        return json.dumps(key)
-    raise StrictYamlError(f"line {line}: the key {str(key)[:60]!r} is a {type(key).__name__}; quote it")
+    if not isinstance(key, str):
+        kind = (
+            "a boolean"
+            if isinstance(key, bool)
+            else "a number"
+            if isinstance(key, int | float)
+            else ("null" if key is None else "a date")
+        )
+        raise StrictYamlError(
+            f"line {line}: the key {node.value[:60]!r} reads as {kind}, not a name; quote it"
+        )
+    return key
 
 
 def _check_keys(node: yaml.MappingNode, loader: yaml.SafeLoader) -> None:
