@@ -22,21 +22,29 @@ _PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
 PROXY_CA_KEY = "caBundle.proxyCaFile"
 
 
+def ca_file_context(ca_file: Path, where: str) -> ssl.SSLContext:
+    """A TLS context that trusts only the CA certificates in ``ca_file`` (bounded read, no keys).
+
+    Errors are ``ConfigError(where, …)``; a file holding a private key is refused unread further.
+    """
+    data = read_user_bytes(ca_file, where, 1024 * 1024)
+    if _PRIVATE_KEY.search(data):
+        raise ConfigError(where, "contains a private key; give the CA certificate only")
+    try:
+        return ssl.create_default_context(cadata=data.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError):
+        raise ConfigError(where, "not a PEM file of CA certificates") from None
+
+
 def tls_context(ca_file: Path | None, display: str | None = None) -> ssl.SSLContext:
     """The system trust store, or only the CA certificates in ``ca_file``."""
     if ca_file is None:
         return ssl.create_default_context()
     where = display or str(ca_file)
     try:
-        data = read_user_bytes(ca_file, where, 1024 * 1024)
+        return ca_file_context(ca_file, where)
     except ConfigError as err:
         raise BundleError(PROXY_CA_KEY, f"{where}: {err.message}") from None
-    if _PRIVATE_KEY.search(data):
-        raise BundleError(PROXY_CA_KEY, f"{where}: contains a private key; give the CA certificate only")
-    try:
-        return ssl.create_default_context(cadata=data.decode("ascii"))
-    except (ssl.SSLError, UnicodeDecodeError, ValueError):
-        raise BundleError(PROXY_CA_KEY, f"{where}: not a PEM file of CA certificates") from None
 
 
 def fetch_bundle(

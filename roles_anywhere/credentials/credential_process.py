@@ -22,7 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from roles_anywhere.bundle.fetch import bounded_body
+from roles_anywhere.bundle.fetch import bounded_body, ca_file_context
 from roles_anywhere.bundle.x509_parsing import parse_certificates
 from roles_anywhere.credentials.x509_sigv4 import sign_request
 from roles_anywhere.errors import ConfigError, load_json, read_user_bytes
@@ -183,14 +183,7 @@ def tls_verification(no_verify_ssl: bool, ca_bundle: Path | None) -> ssl.SSLCont
         return False
     if ca_bundle is None:
         return ssl.create_default_context()
-    where = f"--ca-bundle {ca_bundle}"
-    data = read_user_bytes(ca_bundle, where, MAX_CREDENTIAL_FILE_BYTES)
-    if b"PRIVATE KEY-----" in data:
-        raise ConfigError(where, "contains a private key; give the CA certificates only")
-    try:
-        return ssl.create_default_context(cadata=data.decode("ascii"))
-    except (ssl.SSLError, UnicodeDecodeError, ValueError):
-        raise ConfigError(where, "is not a PEM file of CA certificates") from None
+    return ca_file_context(ca_bundle, f"--ca-bundle {ca_bundle}")
 
 
 def create_session(request: SessionRequest, *, verify: ssl.SSLContext | bool) -> dict[str, Any]:
