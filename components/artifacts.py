@@ -9,7 +9,6 @@ offline plan: the ARNs there are not (yet) real.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from roles_anywhere.stack.deployment import load_deployment
 
 
 def publish_artifacts(
-    outputs: Mapping[str, Any], out_dir: Path, *, inside: Path | None = None
+    outputs: pulumi.Output[dict[str, Any]], out_dir: Path, *, inside: Path | None = None
 ) -> pulumi.Output[dict[str, str]]:
     """The rendered files' digests (path → ``sha256:…``), the files written to ``out_dir`` on `pulumi up`.
 
@@ -48,35 +47,4 @@ def publish_artifacts(
             raise pulumi.RunError(str(err)) from err  # the CLI prefixes "error: " itself
         return artifact_digests(files)
 
-    return resolved_tree(outputs).apply(render)
-
-
-def resolved_tree(tree: Mapping[str, Any]) -> pulumi.Output[dict[str, Any]]:
-    """``tree`` with its Outputs resolved: only the Outputs are awaited, the plain values are copied.
-
-    ``Output.from_input`` on the whole tree wraps every value of it (100,000 wrappers at 1,000
-    workloads); the tree holds a few thousand Outputs (the ARNs) among plain text.
-    """
-    found: list[tuple[tuple[str | int, ...], pulumi.Output[Any]]] = []
-
-    def walk(node: Any, path: tuple[str | int, ...]) -> Any:
-        if isinstance(node, pulumi.Output):
-            found.append((path, node))
-            return None
-        if isinstance(node, Mapping):
-            return {key: walk(value, (*path, key)) for key, value in node.items()}
-        if isinstance(node, list | tuple):
-            return [walk(value, (*path, index)) for index, value in enumerate(node)]
-        return node
-
-    plain = walk(tree, ())
-
-    def fill(values: list[Any]) -> dict[str, Any]:
-        for (path, _), value in zip(found, values, strict=True):
-            node = plain
-            for step in path[:-1]:
-                node = node[step]
-            node[path[-1]] = value
-        return dict(plain)
-
-    return pulumi.Output.all(*(output for _, output in found)).apply(fill)
+    return outputs.apply(render)

@@ -6,6 +6,8 @@ It ships inside the package, so `roles-anywhere plan` runs the same program from
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 import pulumi
 
 from roles_anywhere.config.field_rules import artifacts_anywhere
@@ -13,6 +15,7 @@ from roles_anywhere.stack.outputs import ARTIFACTS
 
 from .artifacts import publish_artifacts
 from .federation import Federation, FederationArgs
+from .resolved_outputs import contains_output, resolved_tree
 from .stack_config import artifacts_dir, config_dir, read_spec
 
 
@@ -20,7 +23,8 @@ def run() -> None:
     """Register the stack's resources and exports with the Pulumi engine."""
     spec = read_spec()
     federation = Federation("roles-anywhere", FederationArgs(spec=spec))
+    outputs = resolved_tree(federation.outputs)
     for key, value in federation.outputs.items():
-        pulumi.export(key, value)
+        pulumi.export(key, outputs.apply(itemgetter(key)) if contains_output(value) else value)
     inside = None if artifacts_anywhere() else config_dir()
-    pulumi.export(ARTIFACTS, publish_artifacts(federation.outputs, artifacts_dir(spec), inside=inside))
+    pulumi.export(ARTIFACTS, publish_artifacts(outputs, artifacts_dir(spec), inside=inside))

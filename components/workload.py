@@ -112,4 +112,3 @@ class WorkloadAccess(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, import_=args.import_profile),
             )
             self.profile_arn = self.profile.arn
-        self.register_outputs({"roleArn": self.role_arn})

@@ -27,6 +27,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from roles_anywhere import CONFIG_DIR_ENV, OFFLINE_PLAN_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
+from roles_anywhere.components.resolved_outputs import resolved_values
 from roles_anywhere.config.stack_file import read_stack_file
 from roles_anywhere.errors import ConfigError, RolesAnywhereError
 from roles_anywhere.plan.mocks import (
@@ -240,7 +241,7 @@ def run_program(
         else:
             runpy.run_path(str(program), run_name="__main__")
         root = pulumi_settings.get_root_resource()
-        resolved = await pulumi.Output.from_input(getattr(root, "outputs", {})).future()
+        resolved = await resolved_values(getattr(root, "outputs", {}))
         outputs.update(resolved or {})
 
     with (
