@@ -201,7 +201,16 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     with Sandbox(state_dir=tmp_path) as first:
         world = make_world(first, world_ca)
         workload = world.workload("/svc/kept")
+        first.client("iam").create_role(
+            RoleName="bounded",
+            AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}',
+            PermissionsBoundary="arn:aws:iam::aws:policy/IAMReadOnlyAccess",
+            Tags=[{"Key": "Team", "Value": "a"}],
+        )
     with Sandbox(state_dir=tmp_path) as second:
+        bounded = second.client("iam").get_role(RoleName="bounded")["Role"]
+        assert bounded["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith("/IAMReadOnlyAccess")
+        assert bounded["Tags"] == [{"Key": "Team", "Value": "a"}]
         anchors = second.client("rolesanywhere").list_trust_anchors()["trustAnchors"]
         assert [a["trustAnchorArn"] for a in anchors] == [world.anchor_arn]
         profile = second.client("rolesanywhere").list_profiles()["profiles"][0]

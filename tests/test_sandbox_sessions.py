@@ -636,3 +636,55 @@ def test_an_enterprise_stack_deploys_into_the_sandbox_and_the_cli_gets_its_named
         assert json.loads(result.stdout)["Arn"] == (
             f"arn:aws:sts::123456789012:assumed-role/ent-{name}/teleport-ent-{name}"
         )
+
+
+def test_effective_permissions_follow_the_session_policy_and_the_boundary(
+    sandbox: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both roles may read everything (ReadOnlyAccess) under an IAM-only boundary; orders' profile
+    has a session policy for iam:ListRoles. The AWS CLI's calls are decided as AWS would decide them."""
+    ca = fresh_ca(serial=904)
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    svids = tmp_path / "svids"
+    only_list_roles = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}],
+    }
+    workload = {"managedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}
+    config = {
+        "aws:region": "us-east-1",
+        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
+        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
+        "teleport-roles-anywhere:namePrefix": "eff-",
+        "teleport-roles-anywhere:iam": {"permissionsBoundary": "arn:aws:iam::aws:policy/IAMReadOnlyAccess"},
+        "teleport-roles-anywhere:workloads": {
+            "orders": {
+                **workload,
+                "spiffeId": "/svc/orders",
+                "svidDirectory": str(svids / "orders"),
+                "profile": {"sessionPolicy": only_list_roles},
+            },
+            "billing": {**workload, "spiffeId": "/svc/billing", "svidDirectory": str(svids / "billing")},
+        },
+    }
+    out, outputs = sandbox_deploy(sandbox, tmp_path, config, capsys)
+    for name in ("orders", "billing"):
+        write_svid(svids / name, fresh_svid(ca, outputs["workloads"][name]["spiffeId"]))
+    endpoint = ("--endpoint-url", sandbox.endpoints["iam"])
+
+    def call(name: str, *command: str) -> subprocess.CompletedProcess[str]:
+        return aws_cli(tmp_path, out, *command, "--profile", name, *endpoint, "--output", "json")
+
+    allowed = call("orders", "iam", "list-roles")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "eff-orders" in allowed.stdout
+    refused = call("orders", "iam", "list-users")
+    assert refused.returncode != 0
+    assert "(AccessDenied)" in refused.stderr
+    assert "because no session policy allows the iam:ListUsers action" in refused.stderr
+    # the same role without the session policy may list users: the session policy made the difference
+    assert call("billing", "iam", "list-users").returncode == 0
+    # ReadOnlyAccess allows dynamodb:ListTables, the IAM-only boundary does not
+    beyond = call("billing", "dynamodb", "list-tables", "--region", "us-east-1")
+    assert beyond.returncode != 0
+    assert "because no permissions boundary allows the dynamodb:ListTables action" in beyond.stderr

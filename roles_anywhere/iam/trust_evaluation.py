@@ -96,7 +96,7 @@ def evaluate_trust_policy(
     document: Mapping[str, Any], context: Mapping[str, Sequence[str]], *, source: str = "trust policy"
 ) -> TrustDecision:
     """Evaluate ``document`` for Roles Anywhere's request with condition ``context`` (key → values)."""
-    statements = _statements(document, source)
+    statements = policy_statements(document, source)
     decisions = []
     for action in TRUST_ACTIONS:
         results = tuple(_statement(i, s, action, context, source) for i, s in enumerate(statements))
@@ -111,7 +111,14 @@ def evaluate_trust_policy(
     return TrustDecision(tuple(decisions))
 
 
-def _statements(document: Mapping[str, Any], source: str) -> list[Mapping[str, Any]]:
+def policy_statements(
+    document: Mapping[str, Any], source: str, *, trust: bool = True
+) -> list[Mapping[str, Any]]:
+    """``document``'s statements, checked as IAM checks them.
+
+    A trust policy names principals and no resources; an identity-based policy (``trust=False``)
+    the other way round.
+    """
     if not isinstance(document, Mapping):
         raise PolicyError(f"{source}: a policy document must be a JSON object")
     statements = document.get("Statement")
@@ -119,17 +126,19 @@ def _statements(document: Mapping[str, Any], source: str) -> list[Mapping[str, A
         statements = [statements]
     if not isinstance(statements, list) or not statements:
         raise PolicyError(f"{source}: Statement must be a statement or a non-empty list of them")
+    required, forbidden = ("Principal", "Resource") if trust else ("Resource", "Principal")
     for index, statement in enumerate(statements):
         where = f"{source}: Statement[{index}]"
         if not isinstance(statement, Mapping):
             raise PolicyError(f"{where} must be an object")
         if statement.get("Effect") not in ("Allow", "Deny"):
             raise PolicyError(f"{where}: Effect must be 'Allow' or 'Deny'")
-        for plain, negated in (("Principal", "NotPrincipal"), ("Action", "NotAction")):
+        for plain, negated in ((required, f"Not{required}"), ("Action", "NotAction")):
             if (plain in statement) == (negated in statement):
                 raise PolicyError(f"{where}: needs exactly one of {plain} or {negated}")
-        if "Resource" in statement or "NotResource" in statement:
-            raise PolicyError(f"{where}: a trust policy cannot have Resource or NotResource")
+        if forbidden in statement or f"Not{forbidden}" in statement:
+            kind = "a trust policy" if trust else "an identity-based policy"
+            raise PolicyError(f"{where}: {kind} cannot have {forbidden} or Not{forbidden}")
         condition = statement.get("Condition", {})
         if not isinstance(condition, Mapping) or not all(isinstance(v, Mapping) for v in condition.values()):
             raise PolicyError(f"{where}: Condition must map operators to {{key: values}} objects")
@@ -150,7 +159,8 @@ def _principal_matches(principal: Any, where: str) -> bool:
     return False
 
 
-def _action_matches(actions: Any, action: str, where: str) -> bool:
+def action_matches(actions: Any, action: str, where: str) -> bool:
+    """Whether an ``Action``/``NotAction`` list names ``action`` (IAM wildcards, case-insensitive)."""
     items = actions if isinstance(actions, list) else [actions]
     if not all(isinstance(item, str) for item in items):
         raise PolicyError(f"{where}: Action must be a string or a list of strings")
@@ -166,16 +176,30 @@ def _statement(
     else:
         principal = not _principal_matches(statement["NotPrincipal"], where)
     if "Action" in statement:
-        action_ok = _action_matches(statement["Action"], action, where)
+        action_ok = action_matches(statement["Action"], action, where)
     else:
-        action_ok = not _action_matches(statement["NotAction"], action, where)
-    conditions = []
+        action_ok = not action_matches(statement["NotAction"], action, where)
+    return StatementResult(
+        index=index,
+        sid=statement.get("Sid"),
+        effect=statement["Effect"],
+        principal_matches=principal,
+        action_matches=action_ok,
+        conditions=condition_results(statement, context, where),
+    )
+
+
+def condition_results(
+    statement: Mapping[str, Any], context: Mapping[str, Sequence[str]], where: str
+) -> tuple[ConditionResult, ...]:
+    """Each operator/key pair of ``statement``'s Condition, evaluated against ``context``."""
+    results = []
     for operator_text, keys in statement.get("Condition", {}).items():
         operator = parse_operator(operator_text)
         for key, raw in keys.items():
             values = policy_values(raw, f"{where}.Condition.{operator_text}.{key}")
             actual = lookup(context, key)
-            conditions.append(
+            results.append(
                 ConditionResult(
                     operator=operator_text,
                     key=key,
@@ -184,14 +208,7 @@ def _statement(
                     holds=condition_holds(operator, values, actual),
                 )
             )
-    return StatementResult(
-        index=index,
-        sid=statement.get("Sid"),
-        effect=statement["Effect"],
-        principal_matches=principal,
-        action_matches=action_ok,
-        conditions=tuple(conditions),
-    )
+    return tuple(results)
 
 
 def _reason(action: ActionDecision) -> str:

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from .api_model import ApiError, flask_rule, operations, parse_input
 from .control_plane import HANDLERS, MUTATING
+from .policy_gate import MintedSessions
 from .sessions import SessionRequest, create_session
 from .state import SandboxState
 
@@ -45,7 +46,7 @@ def _body() -> Any:
         raise ApiError("ValidationException", "The request body is not valid JSON") from None
 
 
-def create_app(state: SandboxState, iam: Any, sts: Any) -> Flask:
+def create_app(state: SandboxState, iam: Any, sts: Any, minted: MintedSessions | None = None) -> Flask:
     """Routes from the service model (unimplemented operations answer 501), and POST /sessions."""
     app = Flask("roles_anywhere.sandbox")
 
@@ -83,7 +84,7 @@ def create_app(state: SandboxState, iam: Any, sts: Any) -> Flask:
             headers=dict(request.headers),
             body=request.get_data(),
         )
-        return json_response(create_session(session_request, state, iam, sts), 201)
+        return json_response(create_session(session_request, state, iam, sts, minted=minted), 201)
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from .certificates import certificate_pem, issue, key_pem
+from .policy_gate import MintedSessions, PolicyGate
 from .state import SandboxState
 
 HOST = "127.0.0.1"
@@ -86,16 +87,21 @@ class Sandbox:
     def start(self) -> Sandbox:
         """Start moto and the endpoint, restore saved state, and publish the endpoints."""
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415
+        from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
         from werkzeug.serving import make_server  # noqa: PLC0415
 
         from .app import create_app  # noqa: PLC0415
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise here
-        moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
-        moto.start()
-        self._servers.append(moto)
-        moto_url = "http://{}:{}".format(*moto.get_host_and_port())
+        minted = MintedSessions()
+        gate = PolicyGate(DomainDispatcherApplication(create_backend_app), minted, iam=None)
+        moto = make_server(HOST, 0, gate, threaded=True, request_handler=MotoRequestHandler)
+        self._serve(moto, "roles-anywhere-sandbox-aws")
+        moto_url = f"http://{HOST}:{moto.server_port}"
         # moto's backends live in this process: start from empty even if another sandbox ran here
         httpx.post(f"{moto_url}/moto-api/reset", timeout=30).raise_for_status()
         folder = self.state_dir
@@ -111,20 +117,28 @@ class Sandbox:
             "caFile": str(certificate.resolve()),
         }
         iam, sts = self.client("iam"), self.client("sts")
+        gate.iam = iam
         self._restore_iam(iam)
         state = SandboxState.load(self.region, MOTO_ACCOUNT_ID, self.state_dir)
         server = make_server(
-            HOST, 0, create_app(state, iam, sts), threaded=True, ssl_context=(str(certificate), str(key))
+            HOST,
+            0,
+            create_app(state, iam, sts, minted),
+            threaded=True,
+            ssl_context=(str(certificate), str(key)),
         )
-        self._servers.append(server)
-        thread = threading.Thread(target=server.serve_forever, name="roles-anywhere-sandbox", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self._serve(server, "roles-anywhere-sandbox")
         self.endpoints["rolesanywhere"] = f"https://{HOST}:{server.server_port}"
         if self.endpoints_file is not None:
             self.endpoints_file.parent.mkdir(parents=True, exist_ok=True)
             self.endpoints_file.write_text(json.dumps(self.endpoints, indent=2) + "\n")
         return self
+
+    def _serve(self, server: Any, name: str) -> None:
+        self._servers.append(server)
+        thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self) -> None:
         """Save IAM (with a state directory) and stop every server this sandbox started."""
@@ -164,6 +178,10 @@ class Sandbox:
                         "AssumeRolePolicyDocument": full["AssumeRolePolicyDocument"],
                         "MaxSessionDuration": full.get("MaxSessionDuration", 3600),
                         "Description": full.get("Description", ""),
+                        "PermissionsBoundary": (full.get("PermissionsBoundary") or {}).get(
+                            "PermissionsBoundaryArn"
+                        ),
+                        "Tags": full.get("Tags", []),
                         "Attached": [
                             p["PolicyArn"]
                             for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
@@ -188,6 +206,12 @@ class Sandbox:
                 AssumeRolePolicyDocument=document if isinstance(document, str) else json.dumps(document),
                 MaxSessionDuration=role["MaxSessionDuration"],
                 Description=role["Description"],
+                Tags=role.get("Tags", []),
+                **(
+                    {"PermissionsBoundary": role["PermissionsBoundary"]}
+                    if role.get("PermissionsBoundary")
+                    else {}
+                ),
             )
             for arn in role["Attached"]:
                 iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=arn)

@@ -38,6 +38,7 @@ from roles_anywhere.stack.spec import IAM_DEFAULT_MAX_SESSION
 
 from ..errors import BundleError
 from .api_model import ApiError
+from .policy_gate import MintedSessions, SessionGrant
 from .state import SandboxState
 
 MAX_SKEW = timedelta(minutes=5)
@@ -208,7 +209,13 @@ def _source_identity(leaf: x509.Certificate) -> str:
 
 
 def create_session(
-    request: SessionRequest, state: SandboxState, iam: Any, sts: Any, now: datetime | None = None
+    request: SessionRequest,
+    state: SandboxState,
+    iam: Any,
+    sts: Any,
+    *,
+    now: datetime | None = None,
+    minted: MintedSessions | None = None,
 ) -> dict[str, Any]:
     """Verify, decide, mint: the 201 document, or an ``ApiError`` with AWS's answer."""
     moment = now or datetime.now(UTC)
@@ -258,15 +265,29 @@ def create_session(
         session_limits["PolicyArns"] = [{"arn": arn} for arn in profile["managedPolicyArns"]]
     if profile.get("sessionPolicy"):
         session_limits["Policy"] = profile["sessionPolicy"]
+    session_name = fields.get("roleSessionName") or f"{leaf.serial_number:x}"[:64]
     assumed = sts.assume_role(
         RoleArn=target.role_arn,
-        RoleSessionName=fields.get("roleSessionName") or f"{leaf.serial_number:x}"[:64],
+        RoleSessionName=session_name,
         DurationSeconds=duration,
         Tags=tags,
         SourceIdentity=identity,
         **session_limits,
     )
     credentials = assumed["Credentials"]
+    if minted is not None:  # the policy gate in front of moto decides what these credentials may do
+        minted.record(
+            credentials["AccessKeyId"],
+            SessionGrant(
+                role_arn=target.role_arn,
+                session_name=session_name,
+                expiration=credentials["Expiration"].astimezone(UTC),
+                session_policy=session_limits.get("Policy"),
+                session_policy_arns=tuple(p["arn"] for p in session_limits.get("PolicyArns", ())),
+                tags=dict(findings.tags.tags),
+                source_identity=identity,
+            ),
+        )
     log.info("CreateSession: %s assumed %s for %d s", identity, target.role_arn, duration)
     return {
         "credentialSet": [
