@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--session-duration", type=int, metavar="SECONDS", help="requested duration (default: the workload's)"
     )
+    simulate.add_argument(
+        "--role-session-name",
+        metavar="NAME",
+        help="the role session name the request sends (default: the rendered one, if any)",
+    )
     simulate.add_argument("--json", action="store_true", help="a verdict per role as JSON")
     add_allow_commands(simulate)
     simulate.set_defaults(handler=_simulate)
@@ -264,7 +269,11 @@ def _simulate(args: argparse.Namespace) -> int:
             "first is the SVID (pass a chain with --intermediates)",
         )
     targets = inputs.role_targets(
-        deployment, role=args.role, custom_policy=custom, session_duration=args.session_duration
+        deployment,
+        role=args.role,
+        custom_policy=custom,
+        session_duration=args.session_duration,
+        role_session_name=args.role_session_name,
     )
     anchors = [cert.certificate for cert in spec.bundle.certificates]
     findings = certificate_findings(leaf, intermediates, anchors, at)

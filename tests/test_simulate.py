@@ -257,6 +257,30 @@ def test_profile_rules() -> None:
     assert simulate(findings, [request_more], ANCHOR_ARN)[0].allowed
 
 
+def test_the_profiles_session_name_and_instance_property_rules() -> None:
+    svid = svid_for("/svc/api")
+    findings = certificate_findings(svid.certificate, [], [CA_EC.certificate], NOW)
+    (target,) = role_targets(DEPLOYMENT, role="api")
+    assert target.role_session_name is None  # nothing rendered when the profile does not accept one
+    named = replace(target, role_session_name="teleport-api")
+    accepting = replace(named, accept_role_session_name=True)
+    requiring = replace(target, require_instance_properties=True)
+    for bad, detail in (
+        (named, "✗ role session name 'teleport-api' sent, but the profile does not accept one"),
+        (
+            replace(accepting, role_session_name="a b"),
+            "✗ role session name 'a b' is 2-64 of letters, digits and =,.@_-",
+        ),
+        (requiring, "✗ the profile requires instance properties: the request sends none"),
+    ):
+        (verdict,) = simulate(findings, [bad], ANCHOR_ARN)
+        assert verdict.failed_step is not None
+        assert verdict.failed_step.name == "profile"
+        assert detail in verdict.failed_step.details
+    for good in (accepting, replace(requiring, instance_properties=True)):
+        assert simulate(findings, [good], ANCHOR_ARN)[0].allowed
+
+
 def test_verdict_json_shape() -> None:
     verdict = run(svid_for("/svc/worker"))["api"]
     document = verdict.to_json()

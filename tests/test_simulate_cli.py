@@ -220,3 +220,38 @@ def test_bad_input_is_one_line_and_exit_2(
     assert err == error.format(dir=folder) + "\n"
     assert "PRIVATE" not in err
     assert "MII" not in err
+
+
+def test_the_profile_settings_of_the_stack_reach_simulate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A profile that accepts a session name gets the rendered one; one that requires instance
+    properties refuses the rendered request, which sends none; an unaccepted name is refused."""
+    workloads = {
+        "orders": {"spiffeId": "/svc/orders", "profile": {"acceptRoleSessionName": True}},
+        "billing": {"spiffeId": "/svc/billing", "profile": {"requireInstanceProperties": True}},
+    }
+    stack = write_stack(tmp_path, stack_config(cluster=CLUSTER, workloads=workloads))
+    orders = svid_file(tmp_path, make_svid(CA, f"spiffe://{CLUSTER}/svc/orders"), "orders.pem")
+    code, out, _ = simulate(capsys, "--config", str(stack), "--certificate", str(orders), "--role", "orders")
+    assert code == 0
+    assert "role session name 'teleport-" in out
+    billing = svid_file(tmp_path, make_svid(CA, f"spiffe://{CLUSTER}/svc/billing"), "billing.pem")
+    code, out, _ = simulate(
+        capsys, "--config", str(stack), "--certificate", str(billing), "--role", "billing"
+    )
+    assert code == 1
+    assert "billing: DENIED at step 5 (profile)" in out
+    assert "the profile requires instance properties: the request sends none" in out
+    code, out, _ = simulate(
+        capsys,
+        "--config",
+        str(stack),
+        "--certificate",
+        str(billing),
+        "--role",
+        "billing",
+        "--role-session-name",
+        "x1",
+    )
+    assert "role session name 'x1' sent, but the profile does not accept one" in out

@@ -197,6 +197,10 @@ def _role_target(iam: Any, fields: dict[str, Any], profile: dict[str, Any]) -> R
         role_max_session=int(role.get("MaxSessionDuration") or IAM_DEFAULT_MAX_SESSION),
         requested_duration=fields.get("durationSeconds", 3_600),
         profile_enabled=profile["enabled"],
+        accept_role_session_name=bool(profile.get("acceptRoleSessionName")),
+        require_instance_properties=bool(profile.get("requireInstanceProperties")),
+        role_session_name=fields.get("roleSessionName"),
+        instance_properties=bool(fields.get("instanceProperties")),
     )
 
 

@@ -9,6 +9,7 @@ so the report shows the whole picture; the verdict names the first step that fai
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from roles_anywhere.iam.trust_evaluation import TrustDecision, evaluate_trust_po
 from roles_anywhere.simulate.certificate_path import Check, end_entity_checks, verify_chain
 from roles_anywhere.simulate.principal_tags import TagMapping, map_principal_tags
 
+ROLE_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 MIN_SESSION = 900
 MAX_SESSION = 43_200
 
@@ -72,6 +74,10 @@ class RoleTarget:
     role_max_session: int
     requested_duration: int
     profile_enabled: bool = True
+    accept_role_session_name: bool = False
+    require_instance_properties: bool = False
+    role_session_name: str | None = None  # what the request names, if anything
+    instance_properties: bool = False  # whether the request sends any
 
 
 @dataclass(frozen=True)
@@ -210,7 +216,42 @@ def _profile_step(target: RoleTarget) -> Step:
             "raise the role's MaxSessionDuration or request a shorter session",
         ),
     ]
-    return _step("profile", checks)
+    return _step("profile", [*checks, *_session_request_checks(target)])
+
+
+def _session_request_checks(target: RoleTarget) -> list[Check]:
+    """The profile's rules on what the request carries: a role session name, instance properties."""
+    checks = []
+    name = target.role_session_name
+    if name is not None:
+        accepted = target.accept_role_session_name
+        checks.append(
+            Check(
+                accepted,
+                f"role session name {name!r} "
+                + ("accepted" if accepted else "sent, but the profile does not accept one"),
+                "set the profile's acceptRoleSessionName: true, or send no --role-session-name",
+            )
+        )
+        if accepted:
+            checks.append(
+                Check(
+                    ROLE_SESSION_NAME.fullmatch(name) is not None,
+                    f"role session name {name!r} is 2-64 of letters, digits and =,.@_-",
+                    "use 2-64 characters of letters, digits and =,.@_-",
+                )
+            )
+    if target.require_instance_properties:
+        sent = target.instance_properties
+        checks.append(
+            Check(
+                sent,
+                "the profile requires instance properties: "
+                + ("the request sends them" if sent else "the request sends none"),
+                "turn the profile's requireInstanceProperties off, or use a client that sends them",
+            )
+        )
+    return checks
 
 
 def simulate(

@@ -87,6 +87,7 @@ def role_targets(
     role: str | None,
     custom_policy: tuple[dict[str, Any], str] | None = None,
     session_duration: int | None = None,
+    role_session_name: str | None = None,
 ) -> list[RoleTarget]:
     """The roles to simulate, as deployed (or planned): generated trust policy unless one is given."""
     names = sorted(deployment.workloads)
@@ -110,6 +111,10 @@ def role_targets(
                 profile_duration=workload.session_duration,
                 role_max_session=max(IAM_DEFAULT_MAX_SESSION, workload.session_duration),
                 requested_duration=session_duration or workload.session_duration,
+                accept_role_session_name=workload.accept_role_session_name,
+                require_instance_properties=workload.require_instance_properties,
+                # as the rendered credential_process line sends it, unless overridden
+                role_session_name=role_session_name or workload.role_session_name,
             )
         )
     return targets
