@@ -6,6 +6,7 @@ It ships inside the package, so `roles-anywhere plan` runs the same program from
 
 from __future__ import annotations
 
+import gc
 from operator import itemgetter
 
 import pulumi
@@ -17,6 +18,18 @@ from .artifacts import publish_artifacts
 from .federation import Federation, FederationArgs
 from .resolved_outputs import contains_output, resolved_tree
 from .stack_config import artifacts_dir, config_dir, read_spec
+
+# Cyclic-collector thresholds for the program under the Pulumi CLI (the default is (700, 10, 10)).
+# The program's heap is almost all live (resources, Outputs, their futures), so frequent full
+# collections rescan it for nothing. Measured on the plan of 5,000 workloads: 31.5 s / 762 MB with
+# the defaults, 19.2 s / 779 MB with these, 17.8 s / 849 MB with the collector off (which the
+# short-lived CLI commands use; `pulumi up` runs longer, so cycles are still collected here).
+COLLECTOR_THRESHOLDS = (200_000, 50, 1_000)
+
+
+def tune_collector() -> None:
+    """Collect cycles rarely: the program allocates much and frees little (figures above)."""
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
 def run() -> None:

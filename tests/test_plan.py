@@ -254,3 +254,31 @@ def test_a_project_config_entry_plan_cannot_read_is_named(tmp_path: Path, entry:
         f"{tmp_path / 'Pulumi.yml'}: config.teleport: an object value must sit under 'value:' (otherwise "
         "Pulumi reads it as a schema); encrypted values cannot be read offline"
     )
+
+
+def test_the_repository_entry_point_plans_as_the_packaged_program_and_tunes_the_collector() -> None:
+    """`pulumi up` runs ``__main__.py``; it must register what ``plan`` shows, with rare cycle collection."""
+    import gc  # noqa: PLC0415
+
+    from roles_anywhere.components.program import COLLECTOR_THRESHOLDS  # noqa: PLC0415
+    from roles_anywhere.config.stack_file import read_stack_file  # noqa: PLC0415
+    from roles_anywhere.plan.run import run_program  # noqa: PLC0415
+
+    path = ROOT / "Pulumi.example.yaml"
+    stack_file = read_stack_file(path)
+    settings = {
+        "config": stack_file.config,
+        "stack": stack_file.stack,
+        "region": stack_file.aws_region(),
+        "account_id": PLACEHOLDER_ACCOUNT_ID,
+        "config_dir": ROOT,
+    }
+    before = gc.get_threshold()
+    try:
+        entry = run_program(**settings, program=ROOT / "__main__.py")
+        assert gc.get_threshold() == COLLECTOR_THRESHOLDS
+    finally:
+        gc.set_threshold(*before)
+    packaged = run_program(**settings)
+    assert entry.to_json() == packaged.to_json()
+    assert len(entry.resources) > 3
