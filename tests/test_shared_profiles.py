@@ -103,3 +103,40 @@ def test_the_plan_lists_each_role_in_exactly_one_shared_profile_and_aws_config_p
     aws_config = (tmp_path / "out" / "aws" / "config").read_text()
     for workload in outputs.values():
         assert f"--profile-arn {workload['profileArn']} --role-arn {workload['roleArn']}" in aws_config
+
+
+def thousand(count: int) -> dict[str, Any]:
+    """``count`` workloads in 3 profile settings (durations 1 h, 2 h, 3 h), as the issue's stack."""
+    return {
+        f"w{i:04d}": {"spiffeId": f"/svc/w{i:04d}", "sessionDuration": (3_600, 7_200, 10_800)[i % 3]}
+        for i in range(count)
+    }
+
+
+def test_a_thousand_workload_stack_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Plan: 6 profiles, a warning at the role quota; render: every aws/config profile names the
+    profile that holds its role; one more workload moves nobody else's profile ARN."""
+    path = write_stack(tmp_path, stack_config(workloads=thousand(1_000)))
+    assert main(["plan", "--json", "--config", str(path)]) == 0
+    captured = capsys.readouterr()
+    document: dict[str, Any] = json.loads(captured.out)
+    profiles = [r for r in document["resources"] if r["type"] == "aws:rolesanywhere/profile:Profile"]
+    assert len(profiles) == 6  # sum of ceil(334 / 200), ceil(333 / 200), ceil(333 / 200)
+    assert "warning: quotas.iamRoles: this stack uses 1000 of 1000 IAM roles in the account" in captured.err
+    holder = {arn: p["outputs"]["arn"] for p in profiles for arn in p["inputs"]["roleArns"]}
+    assert len(holder) == 1_000
+    workloads = document["outputs"]["workloads"]
+    assert main(["render", "--config", str(path), "--out", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    aws_config = (tmp_path / "out" / "aws" / "config").read_text()
+    for name, workload in workloads.items():
+        assert workload["profileArn"] == holder[workload["roleArn"]], name
+        assert f"--profile-arn {holder[workload['roleArn']]} --role-arn {workload['roleArn']}" in aws_config
+
+    grown = stack_config(workloads=thousand(1_001), quotas={"iamRoles": 1_100})
+    (tmp_path / "grown").mkdir()
+    assert main(["plan", "--json", "--config", str(write_stack(tmp_path / "grown", grown))]) == 0
+    after = json.loads(capsys.readouterr().out)["outputs"]["workloads"]
+    assert {name: after[name]["profileArn"] for name in workloads} == {
+        name: workload["profileArn"] for name, workload in workloads.items()
+    }
