@@ -55,24 +55,31 @@ def downstream(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     return [b"moto:" + body]
 
 
-def call(
-    gate: PolicyGate, *, key: str = KEY, service: str = "iam", body: bytes = b"", **headers: str
-) -> tuple[str, str]:
+def call_with(gate: PolicyGate, extra: dict[str, Any], *, body: bytes = b"") -> tuple[str, str]:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "POST",
         "QUERY_STRING": "",
         "CONTENT_TYPE": "application/x-www-form-urlencoded",
         "CONTENT_LENGTH": str(len(body)),
         "wsgi.input": io.BytesIO(body),
-        "HTTP_AUTHORIZATION": (
-            f"AWS4-HMAC-SHA256 Credential={key}/20261202/us-east-1/{service}/aws4_request, "
-            "SignedHeaders=host;x-amz-date, Signature=abc"
-        ),
-        **{f"HTTP_{name.upper()}": value for name, value in headers.items()},
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={KEY}/20261202/us-east-1/iam/aws4_request, x",
+        **extra,
     }
     status: list[str] = []
     answer = b"".join(gate(environ, lambda s, h: status.append(s)))
     return status[0], answer.decode()
+
+
+def call(
+    gate: PolicyGate, *, key: str = KEY, service: str = "iam", body: bytes = b"", **headers: str
+) -> tuple[str, str]:
+    """A signed form POST with ``key`` for ``service``; ``headers`` become ``HTTP_*`` entries."""
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={key}/20261202/us-east-1/{service}/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=abc"
+    )
+    extra = {"HTTP_AUTHORIZATION": authorization, **{f"HTTP_{n.upper()}": v for n, v in headers.items()}}
+    return call_with(gate, extra, body=body)
 
 
 def gate_with(
@@ -187,3 +194,43 @@ def test_a_body_too_large_to_decide_on_is_refused_unread() -> None:
     answer = b"".join(gate_with()(environ, lambda s, h: status.append(s))).decode()
     assert status == ["403 Forbidden"]
     assert "too large" in answer
+
+
+def test_ambiguous_actions_are_refused_rather_than_guessed() -> None:
+    """moto might run another action than the one decided on: two Actions, or Action beside a target."""
+    gate = gate_with()
+    for body, headers in (
+        (b"Action=ListUsers&Action=DeleteRole", {}),
+        (b"Action=ListUsers", {"X_AMZ_TARGET": "TrentService.ListKeys"}),
+    ):
+        status, answer = call(gate, body=body, **headers)
+        assert status.startswith(("403", "400"))
+        assert "cannot tell which IAM action" in answer
+    environ_query = {"QUERY_STRING": "Action=DeleteRole"}
+    status, answer = call_with(gate, environ_query, body=b"Action=ListUsers")
+    assert "cannot tell which IAM action" in answer
+
+
+def test_presigned_requests_with_a_minted_key_are_decided_too() -> None:
+    session = {"Statement": [{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}]}
+    query = f"Action=ListUsers&X-Amz-Credential={KEY}%2F20261202%2Fus-east-1%2Fiam%2Faws4_request"
+    status, answer = call_with(
+        gate_with(session_policy=session), {"HTTP_AUTHORIZATION": "", "QUERY_STRING": query}
+    )
+    assert status == "403 Forbidden"
+    assert "because no session policy allows the iam:ListUsers action" in answer
+
+
+def test_the_scope_is_read_as_moto_reads_it() -> None:
+    """moto routes by the first credential in the header; a minted key hidden after it is not the
+    request's key (and moto would not route by it), so the gate does not decide on it either."""
+    iam = StandInIam()
+    header = (
+        "AWS4-HMAC-SHA256 Credential=AKIAOTHEROTHEROTHER1/20261202/us-east-1/iam/aws4_request "
+        f"Credential={KEY}/20261202/us-east-1/iam/aws4_request, SignedHeaders=host"
+    )
+    assert call_with(gate_with(iam=iam), {"HTTP_AUTHORIZATION": header}, body=b"Action=X")[0] == "200 OK"
+    assert iam.calls == 0
+    header = f"AWS4-HMAC-SHA256 Credential={KEY}/20261202/us-east-1/IAM/aws4_request, SignedHeaders=host"
+    answer = call_with(gate_with(), {"HTTP_AUTHORIZATION": header}, body=b"Action=CreateUser")[1]
+    assert "iam:CreateUser" in answer

@@ -43,9 +43,6 @@ log = logging.getLogger("roles_anywhere.sandbox")
 
 MAX_BODY = 8 * 2**20  # read at most this much of a gated request to find its action
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # AWS answers it whatever the policies say
-_CREDENTIAL = re.compile(
-    r"Credential=([A-Za-z0-9]{16,128})/\d{8}/([a-z0-9-]{1,32})/([a-z0-9-]{1,64})/aws4_request"
-)
 _TARGET = re.compile(r"^[A-Za-z0-9_.]{1,128}\.([A-Za-z0-9]{1,128})$")
 _OPERATION = re.compile(r"^[A-Za-z0-9]{1,128}$")
 
@@ -114,8 +111,8 @@ class PolicyGate:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Answer a refusal, or hand the request (body restored) to moto."""
-        credential = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-        grant = self.sessions.get(credential.group(1)) if credential else None
+        credential = credential_scope(environ)
+        grant = self.sessions.get(credential.access_key_id) if credential else None
         if credential is None or grant is None:
             return self.app(environ, start_response)
         body = _read_body(environ)
@@ -200,23 +197,58 @@ class PolicyGate:
         return _document(version["PolicyVersion"]["Document"])
 
 
-def gated_request(environ: Mapping[str, Any], body: bytes, credential: re.Match[str]) -> GatedRequest:
-    """Which service and action a request is for, from its credential scope, target or form."""
-    access_key_id, region, service = credential.groups()
-    target = environ.get("HTTP_X_AMZ_TARGET")
-    if target is not None:
-        match = _TARGET.match(target)
-        return GatedRequest(
-            access_key_id, region, service, "json", f"{service}:{match.group(1)}" if match else None
-        )
+@dataclass(frozen=True)
+class CredentialScope:
+    """``Credential=<key>/<date>/<region>/<service>/aws4_request`` of a SigV4 request."""
+
+    access_key_id: str
+    region: str
+    service: str
+
+
+def credential_scope(environ: Mapping[str, Any]) -> CredentialScope | None:
+    """The scope exactly as moto reads it to route the request (so both agree on the service).
+
+    moto takes the second word of the Authorization header's first comma-separated part; a
+    presigned request carries it in ``X-Amz-Credential`` instead.
+    """
+    scope = None
+    authorization = environ.get("HTTP_AUTHORIZATION")
+    if authorization:
+        words = authorization.split(",")[0].split()
+        if len(words) >= 2 and words[1].startswith("Credential="):
+            scope = words[1].removeprefix("Credential=")
+    else:
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        scope = (query.get("X-Amz-Credential") or [None])[0]
+    parts = scope.split("/") if scope else []
+    if len(parts) != 5:
+        return None
+    return CredentialScope(access_key_id=parts[0], region=parts[2], service=parts[3].lower())
+
+
+def gated_request(environ: Mapping[str, Any], body: bytes, scope: CredentialScope) -> GatedRequest:
+    """Which service and action a request is for, from its credential scope, target or form.
+
+    Anything ambiguous (two different ``Action`` values, ``Action`` beside ``X-Amz-Target``) gets
+    no action, so it is refused: moto might run another one than the gate decided on.
+    """
+    service = scope.service
     fields = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
-        fields.update(urllib.parse.parse_qs(body.decode("utf-8", "replace")))
-    if "Action" in fields:
-        operation = fields["Action"][0]
+        for key, values in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items():
+            fields.setdefault(key, []).extend(values)
+    actions = set(fields.get("Action", []))
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    protocol = "json" if target is not None else "query" if actions else "rest"
+    action = None
+    if target is not None and not actions:
+        match = _TARGET.match(target)
+        action = f"{service}:{match.group(1)}" if match else None
+    elif target is None and len(actions) == 1:
+        (operation,) = actions
         action = f"{service}:{operation}" if _OPERATION.match(operation) else None
-        return GatedRequest(access_key_id, region, service, "query", action)
-    return GatedRequest(access_key_id, region, service, "rest", None)
+    return GatedRequest(scope.access_key_id, scope.region, service, protocol, action)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes | None:
