@@ -20,6 +20,8 @@ from roles_anywhere.output.artifact_writer import write_artifacts
 from roles_anywhere.render.artifacts import artifact_digests, render_artifacts, render_into_folder
 from roles_anywhere.stack.deployment import load_deployment
 
+from .run_errors import ProgramError
+
 
 def publish_artifacts(
     outputs: pulumi.Output[dict[str, Any]], out_dir: Path, *, inside: Path | None = None
@@ -44,7 +46,7 @@ def publish_artifacts(
                     f"unchanged, {len(result.removed)} removed"
                 )
         except RolesAnywhereError as err:
-            raise pulumi.RunError(str(err)) from err  # the CLI prefixes "error: " itself
+            raise ProgramError(err) from err
         return artifact_digests(files)
 
     return outputs.apply(render)

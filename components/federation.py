@@ -1,39 +1,65 @@
-"""The whole federation: one trust anchor and every workload behind it."""
+"""The whole federation: one trust anchor and every workload behind it — the public component.
 
-from __future__ import annotations
+No ``from __future__ import annotations``: Pulumi's component-provider host reads the annotations
+(the outputs below and ``FederationArgs``) at run time to build the package schema.
+"""
 
-from dataclasses import dataclass
+import inspect
+from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
 
 from roles_anywhere import FEDERATION_TYPE
-from roles_anywhere.stack.outputs import stack_outputs, workload_output
+from roles_anywhere.bundle.ca_bundle import CaBundle, parse_pem_bundle
+from roles_anywhere.errors import RolesAnywhereError
+from roles_anywhere.stack.outputs import WORKLOADS, ca_certificates, stack_outputs, workload_output
 from roles_anywhere.stack.profiles import share_profiles
-from roles_anywhere.stack.spec import Spec
+from roles_anywhere.stack.spec import Spec, load_spec
 
+from .federation_args import FederationArgs, check_bundle_choice, config_values
+from .resolved_outputs import resolved_tree
+from .run_errors import ProgramError
+from .stack_config import config_dir
 from .trust_anchor import TrustAnchor, TrustAnchorArgs
 from .workload import WorkloadAccess, WorkloadArgs, profile_resource
 
-
-@dataclass
-class FederationArgs:
-    """The validated stack spec."""
-
-    spec: Spec
+OUR_TAGS_MANAGED_BY = "teleport-roles-anywhere"
 
 
 class Federation(pulumi.ComponentResource):
-    """Composes the trust anchor and one ``WorkloadAccess`` per workload."""
+    """IAM Roles Anywhere for a Teleport cluster's workloads.
+
+    One trust anchor holding the cluster's SPIFFE CA and, per workload, an IAM role that only its
+    SPIFFE ID can assume through that anchor (``StringEquals`` on the SPIFFE ID, ``ArnEquals`` on the
+    anchor), with a Roles Anywhere profile that vends it. Bad arguments stop the program with one
+    line naming the argument, as a bad stack config does.
+    """
+
+    trust_anchor_arn: pulumi.Output[str]
+    """The trust anchor's ARN."""
+    role_arns: pulumi.Output[dict[str, str]]
+    """Per workload, the ARN of its IAM role."""
+    profile_arns: pulumi.Output[dict[str, str]]
+    """Per workload, the ARN of the Roles Anywhere profile that vends its role."""
+    stack_outputs: pulumi.Output[dict[str, Any]]
+    """Everything ``roles-anywhere render --stack-outputs`` needs to render the Teleport, tbot and AWS
+    CLI files; export it as one stack output per key."""
 
     def __init__(self, name: str, args: FederationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        try:  # before registering anything: a bad argument leaves no half-made component
+            spec, bundle = _validated(args)
+        except RolesAnywhereError as err:
+            raise ProgramError(err) from err
         super().__init__(FEDERATION_TYPE, name, None, opts)
-        spec = args.spec
-        tags = {"ManagedBy": "teleport-roles-anywhere", "TeleportCluster": spec.cluster}
+        for warning in spec.warnings:
+            pulumi.log.warn(warning)
+        self.spec = spec
+        tags = {"ManagedBy": OUR_TAGS_MANAGED_BY, "TeleportCluster": spec.cluster}
         self.trust_anchor = TrustAnchor(
             f"{name}-trust",
             TrustAnchorArgs(
-                bundle_pem=spec.bundle.pem,
+                bundle_pem=spec.bundle.pem if bundle is None else bundle.apply(lambda b: b.pem),
                 settings=spec.trust_anchor,
                 tags=tags,
                 import_id=spec.imports.trust_anchor,
@@ -79,5 +105,37 @@ class Federation(pulumi.ComponentResource):
                 )
                 for name, access in self.workloads.items()
             },
+            certificates=None if bundle is None else bundle.apply(ca_certificates),
         )
-        self.register_outputs({})
+        self.trust_anchor_arn = self.trust_anchor.arn
+        self.stack_outputs = resolved_tree(self.outputs)
+        self.role_arns = self.stack_outputs.apply(lambda o: _per_workload(o, "roleArn"))
+        self.profile_arns = self.stack_outputs.apply(lambda o: _per_workload(o, "profileArn"))
+        self.register_outputs({"trustAnchorArn": self.trust_anchor_arn})
+
+
+def _validated(args: FederationArgs) -> tuple[Spec, pulumi.Output[CaBundle] | None]:
+    """The Spec for ``args``, and the bundle as an Output when it is another resource's output."""
+    check_bundle_choice(args)
+    values = config_values({key: value for key, value in args.items() if key != "ca_bundle"})
+    pem = args.get("ca_bundle")
+    later = isinstance(pem, pulumi.Output) or inspect.isawaitable(pem)
+    if pem is not None and not later:
+        values["caBundle"] = {"pem": pem}
+    spec = load_spec(values, base_dir=config_dir(), stack=pulumi.get_stack(), bundle_later=later)
+    return spec, pulumi.Output.from_input(pem).apply(_checked_bundle) if later else None
+
+
+def _checked_bundle(pem: str | None) -> CaBundle:
+    """The bundle from another resource's output, validated as the stack config's ``caBundle``."""
+    try:
+        bundle = parse_pem_bundle(pem if isinstance(pem, str) else "", key="caBundle", now=datetime.now(UTC))
+    except RolesAnywhereError as err:
+        raise ProgramError(err) from err
+    for warning in bundle.warnings:
+        pulumi.log.warn(warning)
+    return bundle
+
+
+def _per_workload(outputs: dict[str, Any], key: str) -> dict[str, str]:
+    return {name: workload[key] for name, workload in outputs[WORKLOADS].items()}

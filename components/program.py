@@ -15,9 +15,9 @@ from roles_anywhere.config.field_rules import artifacts_anywhere
 from roles_anywhere.stack.outputs import ARTIFACTS
 
 from .artifacts import publish_artifacts
-from .federation import Federation, FederationArgs
-from .resolved_outputs import contains_output, resolved_tree
-from .stack_config import artifacts_dir, config_dir, read_spec
+from .federation import Federation
+from .resolved_outputs import contains_output
+from .stack_config import artifacts_dir, config_dir, read_args
 
 # Cyclic-collector thresholds for the program under the Pulumi CLI (the default is (700, 10, 10)).
 # The program's heap is almost all live (resources, Outputs, their futures), so frequent full
@@ -34,9 +34,9 @@ def tune_collector() -> None:
 
 def run() -> None:
     """Register the stack's resources and exports with the Pulumi engine."""
-    spec = read_spec()
-    federation = Federation("roles-anywhere", FederationArgs(spec=spec))
-    outputs = resolved_tree(federation.outputs)
+    federation = Federation("roles-anywhere", read_args())
+    spec = federation.spec
+    outputs = federation.stack_outputs
     for key, value in federation.outputs.items():
         pulumi.export(key, outputs.apply(itemgetter(key)) if contains_output(value) else value)
     inside = None if artifacts_anywhere() else config_dir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -11,7 +12,10 @@ from pulumi.runtime import config as runtime_config
 from roles_anywhere import CONFIG_DIR_ENV
 from roles_anywhere.config.stack_file import project_values
 from roles_anywhere.errors import RolesAnywhereError
-from roles_anywhere.stack.spec import DEFAULT_ARTIFACTS_ROOT, Spec, load_spec
+from roles_anywhere.stack.spec import DEFAULT_ARTIFACTS_ROOT, Spec, decode_config_values
+
+from .federation_args import FederationArgs, federation_args
+from .run_errors import ProgramError
 
 
 def project_config_values() -> dict[str, str]:
@@ -29,16 +33,15 @@ def artifacts_dir(spec: Spec) -> Path:
     return config_dir() / (spec.artifacts_dir or f"{DEFAULT_ARTIFACTS_ROOT}/{pulumi.get_stack()}")
 
 
-def read_spec() -> Spec:
-    """The stack's Spec; a bad config stops the program with one clear line and no stack trace.
+def read_args() -> FederationArgs:
+    """The stack config as the component's ``FederationArgs``: the stack config is a thin layer.
 
-    Relative paths resolve against ``$ROLES_ANYWHERE_CONFIG_DIR`` (set by ``plan``; set it yourself
-    when ``stackConfigDir`` moves stack files) or else the project folder, where Pulumi runs us.
+    A value that is not the JSON object it must be stops the program with one clear line; the rest
+    of the validation is the component's, so both paths report the same errors. Relative paths
+    resolve against ``$ROLES_ANYWHERE_CONFIG_DIR`` (set by ``plan``; set it yourself when
+    ``stackConfigDir`` moves stack files) or else the project folder, where Pulumi runs us.
     """
     try:
-        spec = load_spec(project_config_values(), base_dir=config_dir(), stack=pulumi.get_stack())
+        return cast(FederationArgs, federation_args(decode_config_values(project_config_values())))
     except RolesAnywhereError as err:
-        raise pulumi.RunError(str(err)) from err  # the CLI prefixes "error: " itself
-    for warning in spec.warnings:
-        pulumi.log.warn(warning)
-    return spec
+        raise ProgramError(err) from err

@@ -17,7 +17,7 @@ from roles_anywhere.stack.spec import TrustAnchorSettings
 class TrustAnchorArgs:
     """The validated bundle and the pinned anchor settings."""
 
-    bundle_pem: str
+    bundle_pem: pulumi.Input[str]  # validated PEM, or an Output of it
     settings: TrustAnchorSettings
     tags: Mapping[str, str] = field(default_factory=dict)
     import_id: str | None = None  # a hand-made anchor to adopt (its ID), instead of creating one

@@ -170,8 +170,11 @@ def test_errors_raised_through_pulumi_are_not_prefixed_twice(monkeypatch: pytest
     from roles_anywhere.components import stack_config  # noqa: PLC0415
 
     monkeypatch.setattr(stack_config, "project_config_values", lambda: {"cluster": "Bad Cluster"})
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "dev")
+    from roles_anywhere.components.federation import Federation  # noqa: PLC0415
+
     with pytest.raises(pulumi.RunError) as raised:
-        stack_config.read_spec()
+        Federation("fed", stack_config.read_args())
     assert str(raised.value).startswith("cluster: not a SPIFFE trust domain")
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pytest
 
-from roles_anywhere.components.federation import Federation, FederationArgs
+from roles_anywhere.components.federation import Federation
+from roles_anywhere.components.federation_args import FederationArgs, federation_args
 from roles_anywhere.components.trust_anchor import TrustAnchor, TrustAnchorArgs
 from roles_anywhere.components.workload import WorkloadAccess, WorkloadArgs
 from roles_anywhere.iam.policy import trust_policy
@@ -153,8 +154,8 @@ def test_trust_anchor_pins_every_setting(mocks: DeterministicAwsMocks, spec: Spe
 
 
 @pulumi.runtime.test
-def test_federation_wires_every_role_to_the_one_anchor(mocks: DeterministicAwsMocks, spec: Spec) -> Any:
-    federation = Federation("fed", FederationArgs(spec=spec))
+def test_federation_wires_every_role_to_the_one_anchor(mocks: DeterministicAwsMocks) -> Any:
+    federation = Federation("fed", cast(FederationArgs, federation_args(base_values())))
     assert set(federation.workloads) == {"api", "worker"}
 
     def check(values: list[Any]) -> None:

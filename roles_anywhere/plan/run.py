@@ -28,8 +28,9 @@ from pulumi.runtime.sync_await import _sync_await
 
 from roles_anywhere import CONFIG_DIR_ENV, OFFLINE_PLAN_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
 from roles_anywhere.components.resolved_outputs import resolved_values
+from roles_anywhere.components.run_errors import original_error
 from roles_anywhere.config.stack_file import read_stack_file
-from roles_anywhere.errors import ConfigError, RolesAnywhereError
+from roles_anywhere.errors import ConfigError
 from roles_anywhere.plan.mocks import (
     PROFILE,
     ROLE,
@@ -219,6 +220,7 @@ def run_program(
     program: Path | None = None,
     write_artifacts: bool = False,
     mocks: DeterministicAwsMocks | None = None,
+    project: str = PROJECT,
 ) -> Plan:
     """Run the program (``program``, a file, or the packaged one) with ``config``; return what it registered.
 
@@ -246,14 +248,15 @@ def run_program(
 
     with (
         _program_environment(program.parent if program else None, config_dir, offline=not write_artifacts),
-        mocked_runtime(mocks, stack=stack, monitor=monitor, logger=logger),
+        mocked_runtime(mocks, stack=stack, monitor=monitor, logger=logger, project=project),
     ):
         pulumi.runtime.set_all_config(dict(config))
         try:
             _sync_await(run_pulumi_func(body))
         except pulumi.RunError as err:
-            if isinstance(err.__cause__, RolesAnywhereError):
-                raise err.__cause__ from None
+            original = original_error(err)
+            if original is not None:
+                raise original from None
             raise
         finally:
             logger.removeHandler(collector)
@@ -276,6 +279,7 @@ def mocked_runtime(
     stack: str,
     monitor: _RecordingMonitor | None = None,
     logger: logging.Logger | None = None,
+    project: str = PROJECT,
 ) -> Iterator[_RecordingMonitor]:
     """Point the Pulumi SDK at ``mocks`` with a fresh event loop and root stack; clean up after.
 
@@ -287,14 +291,29 @@ def mocked_runtime(
     asyncio.set_event_loop(loop)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=False, logger=logger, monitor=monitor
+        mocks, project=project, stack=stack, preview=False, logger=logger, monitor=monitor
     )
+
     try:
         yield monitor
     finally:
         monitor.close_thread_loops()
+        _cancel_pending(loop)
+        # A failed program leaves its Outputs' tasks in the SDK's global set; the next run in this
+        # process would wait on them, bound to this closed loop ("Event loop is closed").
+        with pulumi_settings.SETTINGS.lock:
+            pulumi_settings.SETTINGS.outputs.clear()
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what a failed program left running, so closing the loop destroys no pending task."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 @contextlib.contextmanager

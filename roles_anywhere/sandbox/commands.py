@@ -7,7 +7,7 @@ import importlib.util
 import json
 import signal
 import sys
-import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -96,8 +96,10 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from .server import Sandbox  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="sandbox: %(message)s", stream=sys.stderr)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A plain flag, not a threading.Event: the handler runs in the main thread, and Event.set() would
+    # wait forever for the Event's own lock if the signal lands while Event.wait() holds it.
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     with Sandbox(region=args.region, state_dir=args.state_dir, endpoints_file=args.endpoints_file) as sandbox:
         endpoints = sandbox.endpoints
         sys.stdout.write(
@@ -108,8 +110,8 @@ def run_sandbox(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
         try:
-            while not stop.wait(0.5):
-                pass
+            while not stopping:
+                time.sleep(0.5)
         except KeyboardInterrupt:
             pass
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from roles_anywhere.bundle.ca_bundle import CaBundle
 from roles_anywhere.stack.spec import Spec, Workload
 
 TRUST_ANCHOR_ARN = "trustAnchorArn"
@@ -41,8 +42,26 @@ def workload_output(workload: Workload, *, role_arn: Any, profile_arn: Any) -> d
     }
 
 
-def stack_outputs(spec: Spec, *, trust_anchor_arn: Any, workloads: Mapping[str, Any]) -> dict[str, Any]:
-    """All stack outputs, keyed as ``pulumi stack output --json`` will print them."""
+def ca_certificates(bundle: CaBundle) -> list[dict[str, str]]:
+    """The ``caCertificates`` output: what users need to recognise each CA (no certificate body)."""
+    return [
+        {
+            "subject": cert.subject,
+            "sha256Fingerprint": cert.fingerprint_sha256,
+            "notAfter": cert.not_after.isoformat(),
+            "key": cert.key_description,
+        }
+        for cert in bundle.certificates
+    ]
+
+
+def stack_outputs(
+    spec: Spec, *, trust_anchor_arn: Any, workloads: Mapping[str, Any], certificates: Any = None
+) -> dict[str, Any]:
+    """All stack outputs, keyed as ``pulumi stack output --json`` will print them.
+
+    ``certificates``: the ``caCertificates`` value when the bundle is not in ``spec`` (an Output).
+    """
     return {
         CLUSTER: spec.cluster,
         TRUST_ANCHOR_ARN: trust_anchor_arn,
@@ -51,15 +70,7 @@ def stack_outputs(spec: Spec, *, trust_anchor_arn: Any, workloads: Mapping[str, 
             "caExpiryNotificationDays": spec.trust_anchor.ca_expiry_notification_days,
             "certificateExpiryNotificationDays": spec.trust_anchor.certificate_expiry_notification_days,
         },
-        CA_CERTIFICATES: [
-            {
-                "subject": cert.subject,
-                "sha256Fingerprint": cert.fingerprint_sha256,
-                "notAfter": cert.not_after.isoformat(),
-                "key": cert.key_description,
-            }
-            for cert in spec.bundle.certificates
-        ],
+        CA_CERTIFICATES: ca_certificates(spec.bundle) if certificates is None else certificates,
         TELEPORT: {
             "mode": spec.teleport.mode,
             "namespace": spec.teleport.namespace,

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from roles_anywhere.bundle.ca_bundle import CaBundle
-from roles_anywhere.bundle.sources import load_ca_bundle
+from roles_anywhere.bundle.sources import LoadedBundle, load_ca_bundle
 from roles_anywhere.config import field_rules, iam_settings, naming, teleport_names
 from roles_anywhere.config.model import (
     CONFIG_KEYS,
@@ -39,6 +39,8 @@ from roles_anywhere.config.model import (
 from roles_anywhere.config.spiffe import SpiffeId, validate_trust_domain
 from roles_anywhere.errors import ConfigError, SpiffeIdError
 from roles_anywhere.iam.policy import policy_json
+
+PENDING_BUNDLE = CaBundle(certificates=())  # the bundle is another resource's output, checked later
 
 IAM_DEFAULT_MAX_SESSION = 3_600
 DEFAULT_SVID_ROOT = "/opt/machine-id"
@@ -185,13 +187,24 @@ def decode_config_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: datetime | None = None) -> Spec:
+def load_spec(
+    values: Mapping[str, Any],
+    *,
+    base_dir: Path,
+    stack: str,
+    now: datetime | None = None,
+    bundle_later: bool = False,
+) -> Spec:
     """Validate config values (short keys: ``cluster``, ``workloads``…) into a ``Spec``.
 
     Relative file paths resolve against ``base_dir``, the folder of the stack config file; ``stack``
     is the Pulumi stack's name, the Teleport namespace when neither the config nor ``namePrefix`` sets one.
+    ``bundle_later``: the CA bundle is another resource's output, validated when it resolves (see
+    ``Federation``); ``values`` then hold no ``caBundle`` and the Spec's bundle is ``PENDING_BUNDLE``.
     """
     decoded = decode_config_values(values)
+    if bundle_later:
+        decoded["caBundle"] = {"pem": ""}  # a placeholder for the model: never read
     cluster = decoded.get("cluster")
     if isinstance(cluster, str):
         try:
@@ -214,7 +227,11 @@ def load_spec(values: Mapping[str, Any], *, base_dir: Path, stack: str, now: dat
     namespace = _namespace(config, stack)
     teleport = _teleport_settings(config.teleport, config.cluster, workloads, namespace)
     _check_credential_source(config.aws, teleport)
-    loaded = load_ca_bundle(config.ca_bundle, base_dir=base_dir, now=now)
+    loaded = (
+        LoadedBundle(PENDING_BUNDLE, "another resource's output", "caBundle")
+        if bundle_later
+        else load_ca_bundle(config.ca_bundle, base_dir=base_dir, now=now)
+    )
     bundle = loaded.bundle
     anchor = config.trust_anchor
     return Spec(
