@@ -19,7 +19,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import ALLOW_COMMANDS_ENV
 from .errors import ConfigError, RolesAnywhereError
@@ -88,6 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="warn about changes the deployed stack (pulumi stack output --json) cannot take in place",
+    )
+    plan.add_argument(
+        "--policy-pack",
+        type=Path,
+        metavar="DIR",
+        help="check the plan with a CrossGuard policy pack (policy-pack/); exit 1 if a mandatory one fails",
+    )
+    plan.add_argument(
+        "--policy-config",
+        type=Path,
+        metavar="FILE",
+        help="policy levels and settings (--policy-pack-config format)",
     )
     plan.set_defaults(handler=_plan)
     render = commands.add_parser(
@@ -193,13 +205,47 @@ def _plan(args: argparse.Namespace) -> int:
         stack_file = read_stack_file(args.config)
         spec = load_spec(stack_file.project_values(), base_dir=args.config.parent, stack=stack_file.stack)
         warnings += threshold_drift(spec.trust_anchor, deployed.trust_anchor, str(args.stack_outputs))
+    violations = _policy_violations(args, plan)
+    warnings += [f"policy {v.policy} (advisory): {v.message}" for v in violations if v.level == "advisory"]
     for warning in warnings:
         _say("warning", warning)
     if args.json:
-        sys.stdout.write(json.dumps(plan.to_json(), indent=2, sort_keys=False) + "\n")
+        document = plan.to_json()
+        if args.policy_pack is not None:
+            document["policyViolations"] = [v.to_json() for v in violations]
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     else:
         sys.stdout.write(printable_lines(format_plan(plan)))
+        if args.policy_pack is not None:
+            sys.stdout.write(printable_lines(_violations_text(args.policy_pack, violations)))
+    mandatory = [v for v in violations if v.level == "mandatory"]
+    if mandatory:
+        first = mandatory[0]
+        _say(
+            "denied",
+            f"{len(mandatory)} mandatory policy violation(s); the first: {first.policy}: {first.message}",
+        )
+        return EXIT_DENIED
     return EXIT_OK
+
+
+def _policy_violations(args: argparse.Namespace, plan: Any) -> list[Any]:
+    if args.policy_pack is None:
+        if args.policy_config is not None:
+            raise ConfigError("--policy-config", "applies only with --policy-pack")
+        return []
+    from roles_anywhere.guard.offline import check_plan, load_pack, read_policy_config  # noqa: PLC0415
+
+    config = read_policy_config(args.policy_config)
+    return check_plan(plan, load_pack(args.policy_pack), config)
+
+
+def _violations_text(pack: Path, violations: list[Any]) -> str:
+    if not violations:
+        return f"\nPolicy pack {pack}: no violations.\n"
+    lines = [f"\nPolicy pack {pack}: {len(violations)} violation(s):"]
+    lines += [f"  {v.level}: {v.policy}: {v.message}" for v in violations]
+    return "\n".join(lines) + "\n"
 
 
 def _render(args: argparse.Namespace) -> int:

@@ -25,6 +25,7 @@ LAYERS = [
     "credentials",
     "components",
     "plan",
+    "guard",
     "sandbox",
     "cli",
     "__main__",

@@ -308,12 +308,17 @@ def mocked_runtime(
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what a failed program left running, so closing the loop destroys no pending task."""
+    """Cancel what a failed program left running, so closing the loop destroys no pending task.
+
+    The failure itself was raised already; its copies in other tasks are marked as seen, or asyncio
+    would print each one again when the process exits.
+    """
     pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in pending:
         task.cancel()
     if pending:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.set_exception_handler(lambda _loop, _context: None)  # "exception was never retrieved": it was
 
 
 @contextlib.contextmanager
