@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from iam_rolesanywhere_session import IAMRolesAnywhereSession
 from iam_rolesanywhere_session.exceptions import CredentialsRetrievalError
 
+from roles_anywhere import PROJECT
 from roles_anywhere.cli import main
 from roles_anywhere.credentials.x509_sigv4 import sign_request
 from roles_anywhere.sandbox.server import Sandbox
@@ -386,6 +387,17 @@ def test_credential_process_bad_input_is_one_line_exit_2(
         assert "PRIVATE KEY-----\nMI" not in err
 
 
+def sandbox_config(prefix: str, **project: Any) -> dict[str, Any]:
+    """A stack config for the sandbox's cluster with the CA in ca.pem; ``prefix`` starts every name."""
+    return {
+        "aws:region": "us-east-1",
+        f"{PROJECT}:cluster": "sandbox.teleport.sh",
+        f"{PROJECT}:caBundle": {"file": "ca.pem"},
+        f"{PROJECT}:namePrefix": prefix,
+        **{f"{PROJECT}:{key}": value for key, value in project.items()},
+    }
+
+
 def sandbox_deploy(
     sandbox: Sandbox, tmp_path: Path, config: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> tuple[Path, dict[str, Any]]:
@@ -426,16 +438,13 @@ def test_the_aws_cli_uses_the_rendered_config_and_our_credential_process(
     ca = fresh_ca(serial=900)
     (tmp_path / "ca.pem").write_text(ca.pem)
     svids = tmp_path / "svids"
-    config = {
-        "aws:region": "us-east-1",
-        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
-        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
-        "teleport-roles-anywhere:namePrefix": "cli-",
-        "teleport-roles-anywhere:workloads": {
+    config = sandbox_config(
+        "cli-",
+        workloads={
             "orders": {"spiffeId": "/svc/orders", "svidDirectory": str(svids / "orders")},
             "billing": {"spiffeId": "/svc/billing", "svidDirectory": str(svids / "billing")},
         },
-    }
+    )
     out, outputs = sandbox_deploy(sandbox, tmp_path, config, capsys)
     for name in ("orders", "billing"):
         write_svid(svids / name, fresh_svid(ca, outputs["workloads"][name]["spiffeId"]))
@@ -460,17 +469,14 @@ def test_legacy_mode_svids_as_teleport_issues_them_get_credentials(
     ca = fresh_ca(serial=901)
     (tmp_path / "ca.pem").write_text(ca.pem)
     svids = tmp_path / "svids"
-    config = {
-        "aws:region": "us-east-1",
-        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
-        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
-        "teleport-roles-anywhere:namePrefix": "old-",
-        "teleport-roles-anywhere:teleport": {"mode": "legacy"},
-        "teleport-roles-anywhere:workloads": {
+    config = sandbox_config(
+        "old-",
+        teleport={"mode": "legacy"},
+        workloads={
             name: {"spiffeId": f"/svc/{name}", "svidDirectory": str(svids / name), "bots": ["old-ci"]}
             for name in ("orders", "billing")
         },
-    }
+    )
     out, _ = sandbox_deploy(sandbox, tmp_path, config, capsys)
     tbot = yaml.safe_load((out / "tbot" / "old-ci.yaml").read_text())
     assert "services" not in tbot
@@ -541,14 +547,11 @@ def test_sandbox_deploy_again_updates_in_place_and_deletes_what_the_config_dropp
         },
         "billing": {"spiffeId": "/svc/billing", "svidDirectory": "/opt/svid/billing"},
     }
-    config = {
-        "aws:region": "us-east-1",
-        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
-        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
-        "teleport-roles-anywhere:namePrefix": "again-",
-        "teleport-roles-anywhere:profileSharing": "perWorkload",  # one profile each, updated in place
-        "teleport-roles-anywhere:workloads": workloads,
-    }
+    config = sandbox_config(
+        "again-",
+        profileSharing="perWorkload",  # one profile each, updated in place
+        workloads=workloads,
+    )
     _, first = sandbox_deploy(sandbox, tmp_path, config, capsys)
     del workloads["billing"]
     workloads["orders"].update(sessionDuration=7200, managedPolicyArns=[])
@@ -603,22 +606,19 @@ def test_an_enterprise_stack_deploys_into_the_sandbox_and_the_cli_gets_its_named
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}],
     }
-    config = {
-        "aws:region": "us-east-1",
-        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
-        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
-        "teleport-roles-anywhere:namePrefix": "ent-",
-        "teleport-roles-anywhere:iam": {
+    config = sandbox_config(
+        "ent-",
+        iam={
             "permissionsBoundary": boundary,
             "path": "/teleport/",
             "tags": {"Team": "a"},
         },
-        "teleport-roles-anywhere:profile": {"sessionPolicy": session_policy, "acceptRoleSessionName": True},
-        "teleport-roles-anywhere:workloads": {
+        profile={"sessionPolicy": session_policy, "acceptRoleSessionName": True},
+        workloads={
             name: {"spiffeId": f"/svc/{name}", "svidDirectory": str(svids / name)}
             for name in ("orders", "billing")
         },
-    }
+    )
     out, outputs = sandbox_deploy(sandbox, tmp_path, config, capsys)
     assert outputs["workloads"]["orders"]["profileArn"] == outputs["workloads"]["billing"]["profileArn"]
     role = sandbox.client("iam").get_role(RoleName="ent-orders")["Role"]
@@ -651,13 +651,10 @@ def test_effective_permissions_follow_the_session_policy_and_the_boundary(
         "Statement": [{"Effect": "Allow", "Action": "iam:ListRoles", "Resource": "*"}],
     }
     workload = {"managedPolicyArns": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}
-    config = {
-        "aws:region": "us-east-1",
-        "teleport-roles-anywhere:cluster": "sandbox.teleport.sh",
-        "teleport-roles-anywhere:caBundle": {"file": "ca.pem"},
-        "teleport-roles-anywhere:namePrefix": "eff-",
-        "teleport-roles-anywhere:iam": {"permissionsBoundary": "arn:aws:iam::aws:policy/IAMReadOnlyAccess"},
-        "teleport-roles-anywhere:workloads": {
+    config = sandbox_config(
+        "eff-",
+        iam={"permissionsBoundary": "arn:aws:iam::aws:policy/IAMReadOnlyAccess"},
+        workloads={
             "orders": {
                 **workload,
                 "spiffeId": "/svc/orders",
@@ -666,7 +663,7 @@ def test_effective_permissions_follow_the_session_policy_and_the_boundary(
             },
             "billing": {**workload, "spiffeId": "/svc/billing", "svidDirectory": str(svids / "billing")},
         },
-    }
+    )
     out, outputs = sandbox_deploy(sandbox, tmp_path, config, capsys)
     for name in ("orders", "billing"):
         write_svid(svids / name, fresh_svid(ca, outputs["workloads"][name]["spiffeId"]))

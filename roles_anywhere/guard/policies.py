@@ -22,12 +22,11 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from roles_anywhere.plan.mocks import PROFILE, ROLE, TRUST_ANCHOR
+
 from .trust_rules import admitted_identity, trust_document, trust_problems, trusts_roles_anywhere
 
 PACK_NAME = "teleport-roles-anywhere-guard"
-ROLE = "aws:iam/role:Role"
-TRUST_ANCHOR = "aws:rolesanywhere/trustAnchor:TrustAnchor"
-PROFILE = "aws:rolesanywhere/profile:Profile"
 EXPIRY_EVENTS = ("CA_CERTIFICATE_EXPIRY", "END_ENTITY_CERTIFICATE_EXPIRY")
 MIN_SESSION, MAX_SESSION = 900, 43_200
 
