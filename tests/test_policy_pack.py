@@ -12,7 +12,7 @@ import pytest
 from roles_anywhere.cli import main
 from roles_anywhere.guard import policies as guard
 from roles_anywhere.guard.offline import Violation, check_plan, load_pack
-from roles_anywhere.guard.trust_rules import FIX_CONDITION
+from roles_anywhere.guard.trust_rules import FIX_CONDITION, admitted_identity, trust_document, trust_problems
 from roles_anywhere.plan.run import plan_stack_file, run_program
 
 from .conftest import ROOT, stack_config, write_stack
@@ -242,3 +242,106 @@ def test_a_bad_policy_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert err.startswith(
         "error: --policy-config: roles-anywhere-exact-trust: enforcement level must be one of"
     )
+
+
+ANCHOR = "arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/0f0e0d0c-1111-2222-3333-444455556666"
+
+
+def exact(spiffe: str = SPIFFE, anchor: str = ANCHOR, **extra: Any) -> dict[str, Any]:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+        "Condition": {
+            "StringEquals": {"aws:PrincipalTag/x509SAN/URI": spiffe},
+            "ArnEquals": {"aws:SourceArn": anchor},
+        },
+    }
+    return {**statement, **extra}
+
+
+def document(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+OTHER_ANCHOR = (
+    "arn:aws:rolesanywhere:eu-west-1:999988887777:trust-anchor/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+)
+
+
+@pytest.mark.parametrize(
+    ("policy", "says"),
+    [
+        (document(exact(), exact(f"{SPIFFE}-2", OTHER_ANCHOR)), "has 2 Allow statements for Roles Anywhere"),
+        (document(exact(), exact(SPIFFE, OTHER_ANCHOR)), "has 2 Allow statements for Roles Anywhere"),
+        (
+            document(
+                exact(),
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+                    "Action": "sts:AssumeRole",
+                },
+            ),
+            'Statement[1]: also lets {"AWS": "arn:aws:iam::999988887777:root"} assume the role',
+        ),
+        (document(exact(f"{SPIFFE[:-6]}${{aws:PrincipalTag/x509Subject/CN}}")), "policy variables"),
+        (document(exact(anchor="${aws:SourceArn}")), "which is not a trust anchor ARN"),
+    ],
+    ids=[
+        "two-identities",
+        "two-anchors",
+        "another-principal",
+        "policy-variable-id",
+        "policy-variable-anchor",
+    ],
+)
+def test_found_by_review_loose_policies_that_looked_exact(policy: dict[str, Any], says: str) -> None:
+    """Each of these passed an earlier version of the rule (an attack on it found them)."""
+    problems = trust_problems(policy)
+    assert any(says in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        document(
+            exact(Principal={"Service": ["rolesanywhere.amazonaws.com", "rolesanywhere.amazonaws.com"]})
+        ),
+        document(
+            exact(),
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sts:AssumeRole",
+                "Condition": {"DateGreaterThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}},
+            },
+        ),
+        document(
+            exact(
+                Condition={
+                    "StringEquals": {
+                        "aws:PrincipalTag/x509SAN/URI": SPIFFE,
+                        "aws:PrincipalTag/x509Subject/CN": "orders",
+                    },
+                    "ArnEquals": {"aws:SourceArn": ANCHOR},
+                }
+            )
+        ),
+    ],
+    ids=["repeated-service", "deny-the-guard-cannot-evaluate", "extra-narrowing-condition"],
+)
+def test_exact_policies_with_narrowing_extras_pass(policy: dict[str, Any]) -> None:
+    assert trust_problems(policy) == []
+    assert admitted_identity(policy) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"Statement": [], "x": 1' + "0" * 5_000 + "}",
+        '{"Statement": [], "x": ' + "[" * 1_000 + "]" * 1_000 + "}",
+    ],
+)
+def test_trust_policies_json_cannot_parse_is_skipped_not_a_crash(text: str) -> None:
+    assert trust_document(text) is None

@@ -46,7 +46,7 @@ def trust_document(raw: Any) -> Mapping[str, Any] | None:
     if isinstance(raw, str):
         try:
             document = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a number past 4,300 digits, nesting too deep
             return None
         return document if isinstance(document, Mapping) else None
     return None
@@ -58,35 +58,48 @@ def trusts_roles_anywhere(document: Mapping[str, Any]) -> bool:
 
 
 def trust_problems(document: Mapping[str, Any]) -> list[str]:
-    """Why ``document`` is not exact, each with its fix; empty when it is."""
+    """Why ``document`` is not exact, each with its fix; empty when it is.
+
+    A role Roles Anywhere may assume is assumed through Roles Anywhere only: one Allow statement,
+    for one SPIFFE ID through one anchor, and no other Allow statement for anyone else (statements
+    are alternatives, so a second one would admit a second identity, anchor or principal).
+    """
+    allows = [(i, s) for i, s in enumerate(_statements(document)) if s.get("Effect") == "Allow"]
+    ours = [(i, s) for i, s in allows if _admits_service(s)]
     problems: list[str] = []
-    for index, statement in enumerate(_statements(document)):
-        if statement.get("Effect") != "Allow" or not _admits_service(statement):
-            continue
-        where = f"Statement[{index}]"
-        problems += [f"{where}: {p}" for p in _statement_problems(statement)]
+    if len(ours) > 1:
+        problems.append(
+            f"has {len(ours)} Allow statements for Roles Anywhere, and AWS admits what any of them admits; "
+            "fix: one statement, one SPIFFE ID, one anchor (give other workloads their own role)"
+        )
+    for index, statement in allows:
+        if not _admits_service(statement):
+            principal = json.dumps(statement.get("Principal"))[:120]
+            problems.append(
+                f"Statement[{index}]: also lets {principal} assume the role; fix: a role for Roles "
+                "Anywhere is assumed through Roles Anywhere only (use another role)"
+            )
+    for index, statement in ours:
+        problems += [f"Statement[{index}]: {p}" for p in _statement_problems(statement)]
     if problems:
         return problems
     admitted = admitted_identity(document)
     if admitted is None:
         return ["no statement names exactly one SPIFFE ID and one trust anchor; " + FIX_CONDITION]
-    return _evaluated_problems(document, admitted)
+    return _evaluated_problems(ours[0][1], admitted)
 
 
 def admitted_identity(document: Mapping[str, Any]) -> Admitted | None:
-    """The SPIFFE ID and anchor an exact policy admits (the first Roles Anywhere statement's)."""
-    for statement in _statements(document):
-        if statement.get("Effect") != "Allow" or not _admits_service(statement):
-            continue
-        condition = statement.get("Condition")
-        if not isinstance(condition, Mapping):
-            return None
-        spiffe = _single(condition.get("StringEquals"), SPIFFE_ID_TAG_KEY)
-        anchor = _single(condition.get("ArnEquals"), SOURCE_ARN)
-        if spiffe is not None and anchor is not None:
-            return Admitted(spiffe, anchor)
+    """The SPIFFE ID and anchor of the Roles Anywhere statement, if there is exactly one."""
+    ours = [s for s in _statements(document) if s.get("Effect") == "Allow" and _admits_service(s)]
+    if len(ours) != 1:
         return None
-    return None
+    condition = ours[0].get("Condition")
+    if not isinstance(condition, Mapping):
+        return None
+    spiffe = _single(condition.get("StringEquals"), SPIFFE_ID_TAG_KEY)
+    anchor = _single(condition.get("ArnEquals"), SOURCE_ARN)
+    return Admitted(spiffe, anchor) if spiffe is not None and anchor is not None else None
 
 
 def _statement_problems(statement: Mapping[str, Any]) -> list[str]:
@@ -99,11 +112,7 @@ def _statement_problems(statement: Mapping[str, Any]) -> list[str]:
         )
     elif "NotPrincipal" in statement:
         problems.append("uses NotPrincipal; fix: name the principal with Principal")
-    elif (
-        services != [ROLES_ANYWHERE_SERVICE]
-        or not isinstance(principal, Mapping)
-        or set(principal) != {"Service"}
-    ):
+    elif set(services) != {ROLES_ANYWHERE_SERVICE} or set(principal or {}) != {"Service"}:
         problems.append(
             f"trusts more principals than {ROLES_ANYWHERE_SERVICE}; fix: give the others their own role"
         )
@@ -151,28 +160,31 @@ def _condition_problems(condition: Any) -> list[str]:
         problems.append(
             f"does not pin one SPIFFE ID with StringEquals on {SPIFFE_ID_TAG_KEY}; fix: {FIX_CONDITION}"
         )
-    elif "*" in spiffe or "?" in spiffe or not spiffe.startswith("spiffe://"):
-        problems.append(f"pins {spiffe!r}, not one exact SPIFFE ID; fix: {FIX_CONDITION}")
+    elif "*" in spiffe or "?" in spiffe or "${" in spiffe or not spiffe.startswith("spiffe://"):
+        problems.append(
+            f"pins {spiffe!r}, not one exact SPIFFE ID (no wildcards or ${{…}} policy variables, which IAM "
+            f"fills in from the request); fix: {FIX_CONDITION}"
+        )
     if anchor is None:
         problems.append(f"does not pin one trust anchor with ArnEquals on {SOURCE_ARN}; fix: {FIX_CONDITION}")
-    elif not TRUST_ANCHOR_ARN.fullmatch(anchor):
+    elif "${" in anchor or not TRUST_ANCHOR_ARN.fullmatch(anchor):
         problems.append(f"pins {anchor!r}, which is not a trust anchor ARN; fix: {FIX_CONDITION}")
     return problems
 
 
-def _evaluated_problems(document: Mapping[str, Any], admitted: Admitted) -> list[str]:
-    """Evaluate as STS would: the named identity must get in, a sibling and another anchor must not."""
+def _evaluated_problems(statement: Mapping[str, Any], admitted: Admitted) -> list[str]:
+    """Evaluate the statement as STS would: a sibling identity and another anchor must not get in.
+
+    Only the Roles Anywhere statement is evaluated: Deny statements can only narrow it, and extra
+    conditions on keys the probe request lacks make it stricter, never looser.
+    """
+    document = {"Version": "2012-10-17", "Statement": [statement]}
     try:
-        own = _allowed(document, admitted.spiffe_id, admitted.trust_anchor_arn)
         sibling = _allowed(document, admitted.spiffe_id + "-other", admitted.trust_anchor_arn)
         elsewhere = _allowed(document, admitted.spiffe_id, _other_anchor(admitted.trust_anchor_arn))
     except PolicyError as err:
-        return [f"cannot be evaluated ({err}); fix: {FIX_CONDITION}"]
+        return [f"cannot be checked: {err}; fix: {FIX_CONDITION}, with nothing the guard cannot evaluate"]
     problems = []
-    if not own:
-        problems.append(
-            f"does not admit {admitted.spiffe_id} through its own anchor (a Deny or a missing action)"
-        )
     if sibling:
         problems.append(f"also admits {admitted.spiffe_id}-other; fix: {FIX_CONDITION}")
     if elsewhere:
