@@ -38,7 +38,9 @@ args: FederationArgs = {
             "spiffe_id": "/svc/billing",
             "inline_policy": {
                 "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::invoices/*"}],
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::invoices/*"}
+                ],
             },
             "session_duration": 7200,
             "bots": [f"{team}-ci"],
@@ -51,6 +53,7 @@ pulumi.export("trustAnchorArn", federation.trust_anchor_arn)
 pulumi.export("roleArns", federation.role_arns)
 pulumi.export("profileArns", federation.profile_arns)
 # Everything `roles-anywhere render --stack-outputs` reads, under one output:
-#   pulumi stack output rolesAnywhere --json > outputs.json && roles-anywhere render --stack-outputs outputs.json …
+#   pulumi stack output rolesAnywhere --json > outputs.json
+#   roles-anywhere render --stack-outputs outputs.json --out …
 pulumi.export("rolesAnywhere", federation.stack_outputs)
 pulumi.export("spiffeCaParameter", ca.name)

@@ -1,0 +1,246 @@
+"""A per-user cache of CreateSession answers, so ``credential-process`` need not call AWS every time.
+
+The AWS CLI runs ``credential_process`` on every invocation and caches nothing; CreateSession is
+rate-limited. An entry is keyed by the SVID's fingerprint, the three ARNs, the duration, the session
+name and the endpoint, so a rotated SVID (tbot rewrites the files) or any other request never finds
+an older answer. It is reused until five minutes before the credentials expire, never once the SVID
+has expired. Entries carry an HMAC keyed by the SVID's private key: an entry changed by anyone who
+does not hold that key, or copied from another SVID's cache, fails it and is never used.
+
+The folder (``$ROLES_ANYWHERE_CACHE_DIR``, else ``$XDG_CACHE_HOME/roles-anywhere``, else
+``~/.cache/roles-anywhere``) must be this user's own and closed to others (0700), and every file in
+it 0600 and ours: anything else is never read, and the command says so in one line. Concurrent
+callers take a lock per key, so they make one CreateSession, not many.
+
+Only the standard library is imported here: a cached answer must cost about as much as starting
+Python (the fast path in ``roles_anywhere.entry`` reads it without the rest of the package).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+CACHE_ENV = "ROLES_ANYWHERE_CACHE_DIR"
+REFRESH_BEFORE = timedelta(minutes=5)
+MAX_ENTRY_BYTES = 64 * 1024
+MAX_CREDENTIAL_FILE_BYTES = 1024 * 1024
+FORMAT = 1
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
+
+
+class CacheUnsafeError(Exception):
+    """The cache folder or a file in it is not this user's alone: it is not used."""
+
+
+@dataclass(frozen=True)
+class CacheKey:
+    """What an entry answers: one SVID, one request. ``secret`` keys the entries' HMAC."""
+
+    name: str
+    fields: dict[str, Any]
+    secret: bytes
+
+
+def cache_dir() -> str:
+    """The cache folder for this user."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "roles-anywhere")
+
+
+def cache_key(
+    *,
+    certificate: str,
+    private_key: str,
+    trust_anchor_arn: str,
+    profile_arn: str,
+    role_arn: str,
+    session_duration: int,
+    role_session_name: str | None,
+    endpoint: str | None,
+) -> CacheKey | None:
+    """The key for this request, from the SVID files as they are now; None if they cannot be read."""
+    leaf = _first_certificate_der(_read(certificate))
+    key_bytes = _read(private_key)
+    if leaf is None or key_bytes is None:
+        return None
+    fields = {
+        "svid": hashlib.sha256(leaf).hexdigest(),
+        "trustAnchorArn": trust_anchor_arn,
+        "profileArn": profile_arn,
+        "roleArn": role_arn,
+        "sessionDuration": session_duration,
+        "roleSessionName": role_session_name or "",
+        "endpoint": endpoint or "",
+    }
+    name = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    secret = hashlib.sha256(b"roles-anywhere credential cache v1\0" + key_bytes).digest()
+    return CacheKey(name, fields, secret)
+
+
+def cached_credentials(
+    key: CacheKey, folder: str | None = None, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The cached credentials for ``key`` if an entry is ours, intact, and fresh enough; else None."""
+    folder = folder or cache_dir()
+    _check_folder(folder, create=False)
+    entry = _read_entry(os.path.join(folder, f"{key.name}.json"))
+    if entry is None or not _intact(entry, key):
+        return None
+    moment = now or datetime.now(UTC)
+    try:
+        expires = _when(entry["credentials"]["expiration"])
+        svid_expires = _when(entry["svidNotAfter"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if expires - REFRESH_BEFORE <= moment or svid_expires <= moment:
+        return None
+    credentials: dict[str, Any] = entry["credentials"]
+    return credentials
+
+
+def store(
+    key: CacheKey, credentials: dict[str, Any], svid_not_after: datetime, folder: str | None = None
+) -> None:
+    """Write the entry for ``key`` atomically (0600, then renamed into place)."""
+    folder = folder or cache_dir()
+    _check_folder(folder, create=True)
+    wanted = ("accessKeyId", "secretAccessKey", "sessionToken", "expiration")
+    entry: dict[str, Any] = {
+        "format": FORMAT,
+        "key": key.fields,
+        "svidNotAfter": svid_not_after.astimezone(UTC).isoformat(),
+        "credentials": {name: credentials[name] for name in wanted},
+    }
+    entry["mac"] = _mac(entry, key)
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".entry-", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            json.dump(entry, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, os.path.join(folder, f"{key.name}.json"))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def locked(key: CacheKey, folder: str | None = None) -> Iterator[None]:
+    """Hold the per-key lock: one caller at a time asks AWS, the others then find its answer."""
+    folder = folder or cache_dir()
+    _check_folder(folder, create=True)
+    path = os.path.join(folder, f"{key.name}.lock")
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        _check_file(os.fstat(descriptor), path)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _check_folder(folder: str, *, create: bool) -> None:
+    if create:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        return  # nothing cached yet
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise CacheUnsafeError(f"{folder} is not a folder (a link or a file)")
+    if info.st_uid != os.getuid():
+        raise CacheUnsafeError(f"{folder} belongs to another user (uid {info.st_uid})")
+    if info.st_mode & 0o077:
+        raise CacheUnsafeError(
+            f"{folder} is open to other users (mode {stat.S_IMODE(info.st_mode):o}; want 700)"
+        )
+
+
+def _check_file(info: os.stat_result, path: str) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise CacheUnsafeError(f"{path} is not a regular file")
+    if info.st_uid != os.getuid():
+        raise CacheUnsafeError(f"{path} belongs to another user (uid {info.st_uid})")
+    if info.st_mode & 0o077:
+        raise CacheUnsafeError(
+            f"{path} is open to other users (mode {stat.S_IMODE(info.st_mode):o}; want 600)"
+        )
+
+
+def _read_entry(path: str) -> dict[str, Any] | None:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as err:  # a link (ELOOP) or unreadable: never used
+        raise CacheUnsafeError(f"{path} cannot be opened safely ({err.strerror})") from None
+    try:
+        _check_file(os.fstat(descriptor), path)
+        data = os.read(descriptor, MAX_ENTRY_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_ENTRY_BYTES:
+        return None
+    try:
+        entry = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def _intact(entry: dict[str, Any], key: CacheKey) -> bool:
+    mac = entry.get("mac")
+    if not isinstance(mac, str) or entry.get("format") != FORMAT or entry.get("key") != key.fields:
+        return False
+    return hmac.compare_digest(mac, _mac({k: v for k, v in entry.items() if k != "mac"}, key))
+
+
+def _mac(entry: dict[str, Any], key: CacheKey) -> str:
+    canonical = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(key.secret, canonical, hashlib.sha256).hexdigest()
+
+
+def _when(text: Any) -> datetime:
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("a time without a zone")
+    return moment
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_CREDENTIAL_FILE_BYTES + 1)
+    except OSError:
+        return None
+    return data if len(data) <= MAX_CREDENTIAL_FILE_BYTES else None
+
+
+def _first_certificate_der(data: bytes | None) -> bytes | None:
+    if data is None:
+        return None
+    match = _PEM_CERTIFICATE.search(data)
+    if match is None:
+        return None
+    try:
+        return base64.b64decode(b"".join(match.group(1).split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
