@@ -1,5 +1,5 @@
 """``python -m roles_anywhere`` is the ``roles-anywhere`` command."""
 
-from .cli import main
+from .entry import main
 
 raise SystemExit(main())

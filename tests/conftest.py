@@ -82,3 +82,9 @@ def write_stack(folder: Path, config: dict[str, Any], stack: str = "dev") -> Pat
     path = folder / f"Pulumi.{stack}.yaml"
     path.write_text(yaml.safe_dump({"config": config}))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _own_credential_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own credential cache: never the user's, never another test's answers."""
+    monkeypatch.setenv("ROLES_ANYWHERE_CACHE_DIR", str(tmp_path / ".credential-cache"))

@@ -244,3 +244,16 @@ def _first_certificate_der(data: bytes | None) -> bytes | None:
         return base64.b64decode(b"".join(match.group(1).split()), validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+def credential_process_json(credentials: dict[str, Any]) -> str:
+    """The ``Version: 1`` document the AWS SDKs' credential_process provider reads."""
+    return json.dumps(
+        {
+            "Version": 1,
+            "AccessKeyId": credentials["accessKeyId"],
+            "SecretAccessKey": credentials["secretAccessKey"],
+            "SessionToken": credentials["sessionToken"],
+            "Expiration": credentials["expiration"],
+        }
+    )

@@ -1,13 +1,52 @@
-"""The ``credential-process`` command: AWS credentials from an SVID, with aws_signing_helper's flags."""
+"""The ``credential-process`` command: AWS credentials from an SVID, with aws_signing_helper's flags.
+
+Every software-key flag of ``aws_signing_helper credential-process`` is accepted, so a rendered line
+works with either helper: ``--with-proxy`` (use ``HTTPS_PROXY``; off by default, as there),
+``--debug`` (what was asked and answered, on stderr, never a secret), ``--pkcs8-password`` (an
+encrypted PKCS#8 key). The certificate-store, PKCS#11 and TPM flags are refused in one line naming
+the flag: those keys never leave their hardware, which only the Go helper can use.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
+from roles_anywhere.errors import ConfigError
 from roles_anywhere.outside_text import one_printable_line
+
+# aws_signing_helper flags for keys in hardware or a certificate store (cmd/credentials.go).
+HARDWARE_VALUE_FLAGS = ("--cert-selector", "--system-store-name", "--pkcs11-lib", "--tpm-key-password")
+HARDWARE_SWITCHES = ("--use-latest-expiring-certificate", "--reuse-pin", "--no-tpm-key-password")
+HARDWARE_URI_PREFIXES = ("pkcs11:", "handle:")
+
+
+def add_credential_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags ``credential-process``, ``serve`` and ``update`` share (as aws_signing_helper's do)."""
+    parser.add_argument("--certificate", required=True, type=Path, help="the X.509-SVID (svid.pem)")
+    parser.add_argument("--private-key", required=True, type=Path, help="its private key (svid_key.pem)")
+    parser.add_argument("--intermediates", type=Path, help="intermediate CA certificates (PEM), if any")
+    parser.add_argument("--trust-anchor-arn", required=True, help="the Roles Anywhere trust anchor")
+    parser.add_argument("--profile-arn", required=True, help="the Roles Anywhere profile")
+    parser.add_argument("--role-arn", required=True, help="the IAM role to assume")
+    parser.add_argument(
+        "--session-duration", type=int, default=3_600, help="seconds, 900-43200 (default 3600)"
+    )
+    parser.add_argument("--role-session-name", help="if the profile accepts one")
+    parser.add_argument("--region", help="default: the trust anchor's region")
+    parser.add_argument("--endpoint", help="Roles Anywhere endpoint (default: the region's)")
+    parser.add_argument("--no-verify-ssl", action="store_true", help="do not verify the endpoint's TLS")
+    parser.add_argument("--ca-bundle", type=Path, metavar="PEM", help="trust only these CAs for the endpoint")
+    parser.add_argument("--with-proxy", action="store_true", help="call CreateSession through HTTPS_PROXY")
+    parser.add_argument("--debug", action="store_true", help="say what was asked and answered, on stderr")
+    parser.add_argument("--pkcs8-password", help="password of an encrypted PKCS#8 private key")
+    for flag in HARDWARE_VALUE_FLAGS:
+        parser.add_argument(flag, dest=_dest(flag), help=argparse.SUPPRESS)
+    for flag in HARDWARE_SWITCHES:
+        parser.add_argument(flag, dest=_dest(flag), action="store_true", help=argparse.SUPPRESS)
 
 
 def add_command(commands: Any) -> None:
@@ -15,36 +54,42 @@ def add_command(commands: Any) -> None:
     process = commands.add_parser(
         "credential-process", help="AWS credentials from an SVID (flags as aws_signing_helper's)"
     )
-    process.add_argument("--certificate", required=True, type=Path, help="the X.509-SVID (svid.pem)")
-    process.add_argument("--private-key", required=True, type=Path, help="its private key (svid_key.pem)")
-    process.add_argument("--intermediates", type=Path, help="intermediate CA certificates (PEM), if any")
-    process.add_argument("--trust-anchor-arn", required=True, help="the Roles Anywhere trust anchor")
-    process.add_argument("--profile-arn", required=True, help="the Roles Anywhere profile")
-    process.add_argument("--role-arn", required=True, help="the IAM role to assume")
+    add_credential_flags(process)
     process.add_argument(
-        "--session-duration", type=int, default=3_600, help="seconds, 900-43200 (default 3600)"
-    )
-    process.add_argument("--role-session-name", help="if the profile accepts one")
-    process.add_argument("--region", help="default: the trust anchor's region")
-    process.add_argument("--endpoint", help="Roles Anywhere endpoint (default: the region's)")
-    process.add_argument("--no-verify-ssl", action="store_true", help="do not verify the endpoint's TLS")
-    process.add_argument(
-        "--ca-bundle", type=Path, metavar="PEM", help="trust only these CAs for the endpoint"
+        "--no-cache",
+        action="store_true",
+        help="always call CreateSession (default: reuse a fresh cached answer)",
     )
     process.set_defaults(handler=run_credential_process)
+    from roles_anywhere.credentials.serve import add_commands  # noqa: PLC0415 - serve imports this module
+
+    add_commands(commands, add_credential_flags)
 
 
-def run_credential_process(args: argparse.Namespace) -> int:
-    """Print Version 1 credentials; a refusal is one line on stderr and exit 1."""
-    from roles_anywhere.credentials.credential_process import (  # noqa: PLC0415
-        SessionRefusedError,
-        build_request,
-        create_session,
-        credential_process_json,
-        tls_verification,
-    )
+def _dest(flag: str) -> str:
+    return "hardware_" + flag.removeprefix("--").replace("-", "_")
 
-    request = build_request(
+
+def refuse_hardware_flags(args: argparse.Namespace) -> None:
+    """A one-line refusal for the certificate-store, PKCS#11 and TPM flags and URIs."""
+    for flag in (*HARDWARE_VALUE_FLAGS, *HARDWARE_SWITCHES):
+        if getattr(args, _dest(flag), None):
+            raise ConfigError(
+                flag,
+                "selects a key in a certificate store, PKCS#11 token or TPM, which roles-anywhere cannot "
+                "use (such keys never leave their hardware); use aws_signing_helper for it",
+            )
+    for flag, value in (("--certificate", args.certificate), ("--private-key", args.private_key)):
+        if str(value).startswith(HARDWARE_URI_PREFIXES):
+            raise ConfigError(flag, "names a PKCS#11 or TPM object; use aws_signing_helper for hardware keys")
+
+
+def session_inputs(args: argparse.Namespace) -> Any:
+    """The checked CreateSession request for these flags (files read now)."""
+    from roles_anywhere.credentials.credential_process import build_request  # noqa: PLC0415
+
+    refuse_hardware_flags(args)
+    return build_request(
         certificate=args.certificate,
         private_key=args.private_key,
         intermediates=args.intermediates,
@@ -55,11 +100,72 @@ def run_credential_process(args: argparse.Namespace) -> int:
         role_session_name=args.role_session_name,
         region=args.region,
         endpoint=args.endpoint,
+        key_password=args.pkcs8_password,
     )
+
+
+def debug(args: argparse.Namespace, message: str) -> None:
+    """One ``debug:`` line on stderr with ``--debug`` (never credentials)."""
+    if args.debug:
+        print(f"debug: {one_printable_line(message)}", file=sys.stderr)
+
+
+def run_credential_process(args: argparse.Namespace) -> int:
+    """Print Version 1 credentials; a refusal is one line on stderr and exit 1."""
+    from roles_anywhere.credentials import cache  # noqa: PLC0415
+    from roles_anywhere.credentials.credential_process import (  # noqa: PLC0415
+        SessionRefusedError,
+        create_session,
+        tls_verification,
+    )
+
+    key = None if args.no_cache else _cache_key(args)
     try:
-        credentials = create_session(request, verify=tls_verification(args.no_verify_ssl, args.ca_bundle))
+        with cache.locked(key) if key is not None else contextlib.nullcontext():
+            cached = cache.cached_credentials(key) if key is not None else None
+            if cached is not None:
+                debug(args, "answered from the cache")
+                sys.stdout.write(cache.credential_process_json(cached) + "\n")
+                return 0
+            request = session_inputs(args)
+            debug(args, f"CreateSession {request.endpoint}/sessions for {request.role_arn}")
+            credentials = create_session(
+                request,
+                verify=tls_verification(args.no_verify_ssl, args.ca_bundle),
+                with_proxy=args.with_proxy,
+            )
+            debug(args, f"credentials until {credentials.get('expiration')}")
+            if key is not None and _same_svid(key, request):  # tbot may have rotated it in between
+                cache.store(key, credentials, request.certificate.not_valid_after_utc)
+    except cache.CacheUnsafeError as err:
+        print(f"warning: credential cache not used: {one_printable_line(str(err))}", file=sys.stderr)
+        return run_credential_process(argparse.Namespace(**{**vars(args), "no_cache": True}))
     except SessionRefusedError as err:
         print(f"error: {one_printable_line(str(err))}", file=sys.stderr)
         return 1
-    sys.stdout.write(credential_process_json(credentials) + "\n")
+    sys.stdout.write(cache.credential_process_json(credentials) + "\n")
     return 0
+
+
+def _cache_key(args: argparse.Namespace) -> Any:
+    from roles_anywhere.credentials import cache  # noqa: PLC0415
+
+    return cache.cache_key(
+        certificate=str(args.certificate),
+        private_key=str(args.private_key),
+        trust_anchor_arn=args.trust_anchor_arn,
+        profile_arn=args.profile_arn,
+        role_arn=args.role_arn,
+        session_duration=args.session_duration,
+        role_session_name=args.role_session_name,
+        endpoint=args.endpoint,
+    )
+
+
+def _same_svid(key: Any, request: Any) -> bool:
+    import hashlib  # noqa: PLC0415
+
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    der = request.certificate.public_bytes(serialization.Encoding.DER)
+    return bool(hashlib.sha256(der).hexdigest() == key.fields["svid"])

@@ -90,18 +90,34 @@ def load_certificate_file(path: Path, option: str) -> list[x509.Certificate]:
         raise ConfigError(where, str(err)) from None
 
 
-def load_private_key(path: Path) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
-    """The SVID's key: PEM (PKCS#8, PKCS#1 or SEC1), unencrypted, RSA or EC. Never echoed."""
+def load_private_key(
+    path: Path, password: str | None = None
+) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """The SVID's key: PEM (PKCS#8, PKCS#1 or SEC1), RSA or EC, encrypted only with ``password``.
+
+    Never echoed.
+    """
     where = f"--private-key {path}"
     data = read_user_bytes(path, where, MAX_CREDENTIAL_FILE_BYTES)
     try:
         # Validating an RSA key costs seconds at 16,384 bits (31 s measured); the size is capped below
         # and the key must match the certificate, so the costly self-check adds nothing here.
-        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
+        key = serialization.load_pem_private_key(
+            data, password=password.encode() if password else None, unsafe_skip_rsa_key_validation=True
+        )
     except TypeError:
-        raise ConfigError(where, "is encrypted; tbot and tsh write unencrypted keys") from None
+        if password:
+            raise ConfigError(where, "is not encrypted; drop --pkcs8-password") from None
+        raise ConfigError(
+            where, "is encrypted; give --pkcs8-password (tbot and tsh write unencrypted keys)"
+        ) from None
     except (ValueError, UnsupportedAlgorithm):
-        raise ConfigError(where, "is not a PEM private key") from None
+        reason = (
+            "is not a PEM private key, or --pkcs8-password does not open it"
+            if password
+            else "is not a PEM private key"
+        )
+        raise ConfigError(where, reason) from None
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         raise ConfigError(where, "is neither an RSA nor an EC key")
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size > MAX_RSA_BITS:
@@ -127,6 +143,7 @@ def build_request(
     role_session_name: str | None = None,
     region: str | None = None,
     endpoint: str | None = None,
+    key_password: str | None = None,
 ) -> SessionRequest:
     """Read the files and check the flags; a mistake is a one-line ``ConfigError`` naming the flag."""
     anchor = TRUST_ANCHOR_ARN.fullmatch(trust_anchor_arn)
@@ -137,7 +154,7 @@ def build_request(
     if not 900 <= session_duration <= 43_200:
         raise ConfigError("--session-duration", f"must be 900-43200 seconds, got {session_duration}")
     leaf = load_certificate_file(certificate, "--certificate")[0]
-    key = load_private_key(private_key)
+    key = load_private_key(private_key, key_password)
     try:
         leaf_key = leaf.public_key()
     except (ValueError, UnsupportedAlgorithm):
@@ -186,7 +203,9 @@ def tls_verification(no_verify_ssl: bool, ca_bundle: Path | None) -> ssl.SSLCont
     return ca_file_context(ca_bundle, f"--ca-bundle {ca_bundle}")
 
 
-def create_session(request: SessionRequest, *, verify: ssl.SSLContext | bool) -> dict[str, Any]:
+def create_session(
+    request: SessionRequest, *, verify: ssl.SSLContext | bool, with_proxy: bool = False
+) -> dict[str, Any]:
     """POST /sessions, signed; return the first credential set, or raise ``SessionRefusedError``."""
     url = f"{request.endpoint}/sessions"
     body = request.body()
@@ -202,7 +221,7 @@ def create_session(request: SessionRequest, *, verify: ssl.SSLContext | bool) ->
         key=request.key,
         region=request.region,
     )
-    status, error_type, answer = _post(url, body, signed, verify)
+    status, error_type, answer = _post(url, body, signed, verify, with_proxy=with_proxy)
     if status >= 300:
         text = answer.decode("utf-8", errors="replace")
         try:
@@ -219,7 +238,7 @@ def create_session(request: SessionRequest, *, verify: ssl.SSLContext | bool) ->
 
 
 def _post(
-    url: str, body: bytes, headers: dict[str, str], verify: ssl.SSLContext | bool
+    url: str, body: bytes, headers: dict[str, str], verify: ssl.SSLContext | bool, *, with_proxy: bool = False
 ) -> tuple[int, str, bytes]:
     """POST; the status, error-type header and body, read within ``REQUEST_TIMEOUT`` in all.
 
@@ -228,7 +247,10 @@ def _post(
     deadline = time.monotonic() + REQUEST_TIMEOUT
     try:
         with (
-            httpx.Client(verify=verify, timeout=REQUEST_TIMEOUT, follow_redirects=False) as client,
+            # HTTPS_PROXY & co. only with --with-proxy, as aws_signing_helper does
+            httpx.Client(
+                verify=verify, timeout=REQUEST_TIMEOUT, follow_redirects=False, trust_env=with_proxy
+            ) as client,
             client.stream("POST", url, content=body, headers=headers) as response,
         ):
             answer = bounded_body(response, max_bytes=MAX_ANSWER_BYTES, deadline=deadline)
@@ -239,16 +261,3 @@ def _post(
         raise ConfigError("--endpoint", f"{url}: no complete answer within {REQUEST_TIMEOUT:g} s") from None
     except httpx.HTTPError as err:
         raise ConfigError("--endpoint", f"cannot reach {url}: {err}") from None
-
-
-def credential_process_json(credentials: dict[str, Any]) -> str:
-    """The ``Version: 1`` document the AWS SDKs' credential_process provider reads."""
-    return json.dumps(
-        {
-            "Version": 1,
-            "AccessKeyId": credentials["accessKeyId"],
-            "SecretAccessKey": credentials["secretAccessKey"],
-            "SessionToken": credentials["sessionToken"],
-            "Expiration": credentials["expiration"],
-        }
-    )

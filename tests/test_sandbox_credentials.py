@@ -1,0 +1,372 @@
+"""Credentials that last, against the sandbox: the cache (one CreateSession for many callers, never a
+planted answer), ``serve`` (IMDSv2 for boto3 and the AWS CLI, across an SVID rotation) and ``update``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from roles_anywhere.cli import main
+from roles_anywhere.credentials import cache
+from roles_anywhere.sandbox.server import Sandbox
+
+from .sandbox_helpers import World, fresh_svid, make_world
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def world(sandbox: Sandbox) -> World:
+    return make_world(sandbox)
+
+
+@pytest.fixture
+def sessions(caplog: pytest.LogCaptureFixture) -> Any:
+    """How many CreateSession calls the sandbox answered with credentials so far (its log)."""
+    caplog.set_level(logging.INFO, logger="roles_anywhere.sandbox")
+    return lambda: sum(1 for r in caplog.records if r.getMessage().startswith("CreateSession: "))
+
+
+def write_svid(folder: Path, svid: Any) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("svid.pem", svid.pem), ("svid_key.pem", svid.key_pem)):
+        temporary = folder / f".{name}.tmp"
+        temporary.write_text(text)
+        temporary.replace(folder / name)  # as tbot replaces them: whole files, atomically
+    return folder / "svid.pem", folder / "svid_key.pem"
+
+
+def flags(sandbox: Sandbox, world: World, folder: Path, workload: Any, *extra: str) -> list[str]:
+    return [
+        "--certificate",
+        str(folder / "svid.pem"),
+        "--private-key",
+        str(folder / "svid_key.pem"),
+        "--trust-anchor-arn",
+        world.anchor_arn,
+        "--profile-arn",
+        workload.profile_arn,
+        "--role-arn",
+        workload.role_arn,
+        "--endpoint",
+        sandbox.endpoints["rolesanywhere"],
+        "--ca-bundle",
+        sandbox.endpoints["caFile"],
+        *extra,
+    ]
+
+
+def command(*args: str, **popen: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN / "roles-anywhere"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def test_twenty_concurrent_callers_make_one_create_session(
+    sandbox: Sandbox, world: World, tmp_path: Path, sessions: Any
+) -> None:
+    workload = world.workload("/svc/concurrent")
+    write_svid(tmp_path / "svid", fresh_svid(world.ca, workload.spiffe_id))
+    args = ["credential-process", *flags(sandbox, world, tmp_path / "svid", workload)]
+    callers = [command(*args) for _ in range(20)]
+    answers = [caller.communicate(timeout=120) for caller in callers]
+    assert [c.returncode for c in callers] == [0] * 20, [err for _, err in answers]
+    keys = {json.loads(out)["AccessKeyId"] for out, _ in answers}
+    assert len(keys) == 1
+    assert sessions() == 1
+    # the next call is answered from the cache, by the fast path, without AWS; --no-cache asks again
+    again = command(*args)
+    out, _ = again.communicate(timeout=60)
+    assert json.loads(out)["AccessKeyId"] in keys
+    assert sessions() == 1
+    fresh = command(*args, "--no-cache")
+    out, _ = fresh.communicate(timeout=60)
+    assert json.loads(out)["AccessKeyId"] not in keys
+    assert sessions() == 2
+
+
+def test_a_rotated_svid_is_never_answered_from_the_old_cache(
+    sandbox: Sandbox, world: World, tmp_path: Path, sessions: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workload = world.workload("/svc/rotating-process")
+    folder = tmp_path / "svid"
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
+    args = ["credential-process", *flags(sandbox, world, folder, workload)]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)["AccessKeyId"]
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))  # tbot rotated it
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["AccessKeyId"] != first
+    assert sessions() == 2
+
+
+def test_a_planted_cache_entry_is_never_used(
+    sandbox: Sandbox, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workload = world.workload("/svc/planted")
+    folder = tmp_path / "svid"
+    cert, key = write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
+    args = ["credential-process", *flags(sandbox, world, folder, workload)]
+    planted = {
+        "accessKeyId": "ASIAPLANTEDPLANTED01",
+        "secretAccessKey": "planted",
+        "sessionToken": "planted",
+        "expiration": (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    key_for = cache.cache_key(
+        certificate=str(cert),
+        private_key=str(key),
+        trust_anchor_arn=world.anchor_arn,
+        profile_arn=workload.profile_arn,
+        role_arn=workload.role_arn,
+        session_duration=3600,
+        role_session_name=None,
+        endpoint=sandbox.endpoints["rolesanywhere"],
+    )
+    assert key_for is not None
+    cache.store(key_for, planted, datetime.now(UTC) + timedelta(hours=1))
+    entry = Path(cache.cache_dir()) / f"{key_for.name}.json"
+    document = json.loads(entry.read_text())
+    document["mac"] = "0" * 64  # written by someone without the SVID's key
+    entry.write_text(json.dumps(document))
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["AccessKeyId"] != planted["accessKeyId"]
+    entry.chmod(0o666)  # and a file others could have written is not even read
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["AccessKeyId"] != planted["accessKeyId"]
+    assert captured.err.startswith("warning: credential cache not used: ")
+    assert "open to other users" in captured.err
+
+
+@pytest.fixture
+def imds_env(monkeypatch: pytest.MonkeyPatch) -> Any:
+    def point(port: int) -> dict[str, str]:
+        env = {
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{port}/",
+            "AWS_METADATA_SERVICE_TIMEOUT": "5",
+            "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "3",
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_CONFIG_FILE": os.devnull,
+        }
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        return env
+
+    return point
+
+
+def test_serve_keeps_an_sdk_working_across_an_svid_rotation(
+    sandbox: Sandbox, world: World, tmp_path: Path, sessions: Any, imds_env: Any
+) -> None:
+    workload = world.workload("/svc/served")
+    folder = tmp_path / "svid"
+    soon = datetime.now(UTC) + timedelta(seconds=8)
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id, not_after=soon))  # expires mid-run
+    server = command(
+        "serve", "--port", "0", "--session-duration", "900", *flags(sandbox, world, folder, workload)
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:"), line
+        env = imds_env(int(line.rsplit(":", 1)[1].strip().rstrip("/")))
+        sts = boto3.Session(region_name="us-east-1").client("sts", endpoint_url=sandbox.endpoints["sts"])
+        role_name = workload.role_arn.rsplit("/", 1)[1]
+        assert f"assumed-role/{role_name}/" in sts.get_caller_identity()["Arn"]
+        write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))  # tbot rotates the SVID
+        calls = 0
+        while datetime.now(UTC) < soon + timedelta(seconds=2) or calls < 3:  # and past the old one's end
+            assert f"assumed-role/{role_name}/" in sts.get_caller_identity()["Arn"]
+            calls += 1
+            time.sleep(0.5)
+        assert sessions() == 2  # one per SVID: the rotation was followed, no call was refused
+        later = boto3.Session(region_name="us-east-1").client("sts", endpoint_url=sandbox.endpoints["sts"])
+        assert f"assumed-role/{role_name}/" in later.get_caller_identity()["Arn"]
+        cli = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "awscli",
+                "sts",
+                "get-caller-identity",
+                "--endpoint-url",
+                sandbox.endpoints["sts"],
+                "--region",
+                "us-east-1",
+                "--output",
+                "json",
+            ],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert f"assumed-role/{role_name}/" in json.loads(cli.stdout)["Arn"]
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert "credentials refreshed" in err
+
+
+def test_serve_answers_as_imdsv2_does(sandbox: Sandbox, world: World, tmp_path: Path) -> None:
+    import httpx  # noqa: PLC0415
+
+    workload = world.workload("/svc/imds-rules")
+    folder = tmp_path / "svid"
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
+    server = command("serve", "--port", "0", *flags(sandbox, world, folder, workload))
+    try:
+        assert server.stdout is not None
+        base = server.stdout.readline().split("=", 1)[1].strip().rstrip("/")
+        token_url, creds = f"{base}/latest/api/token", f"{base}/latest/meta-data/iam/security-credentials/"
+        assert httpx.get(creds).status_code == 401  # no token
+        assert httpx.get(creds, headers={"X-aws-ec2-metadata-token": "guess"}).status_code == 401
+        assert httpx.put(token_url, headers={"X-aws-ec2-metadata-token-ttl-seconds": "0"}).status_code == 400
+        assert httpx.put(token_url, headers={"X-Forwarded-For": "10.0.0.1"}).status_code == 400
+        token = httpx.put(token_url, headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}).text
+        role = httpx.get(creds, headers={"X-aws-ec2-metadata-token": token}).text
+        assert role == workload.role_arn.rsplit("/", 1)[1]
+        document = httpx.get(creds + role, headers={"X-aws-ec2-metadata-token": token}).json()
+        assert document["Code"] == "Success"
+        assert set(document) == {
+            "Code",
+            "LastUpdated",
+            "Type",
+            "AccessKeyId",
+            "SecretAccessKey",
+            "Token",
+            "Expiration",
+        }
+        assert (
+            httpx.get(
+                f"{base}/latest/meta-data/other", headers={"X-aws-ec2-metadata-token": token}
+            ).status_code
+            == 404
+        )
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+
+def test_update_keeps_a_profile_fresh_and_every_other_line(
+    sandbox: Sandbox, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workload = world.workload("/svc/updated")
+    folder = tmp_path / "svid"
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
+    credentials_file = tmp_path / "aws" / "credentials"
+    credentials_file.parent.mkdir()
+    credentials_file.write_text(
+        "# mine\n[other]\naws_access_key_id = AKIAOTHER\n\n[orders]\nregion = eu-west-1\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials_file))
+    assert main(["update", "--once", "--profile", "orders", *flags(sandbox, world, folder, workload)]) == 0
+    text = credentials_file.read_text()
+    assert text.startswith("# mine\n[other]\naws_access_key_id = AKIAOTHER\n\n[orders]\nregion = eu-west-1\n")
+    assert "aws_session_token = " in text
+    assert credentials_file.stat().st_mode & 0o777 == 0o600
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "awscli",
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "orders",
+            "--endpoint-url",
+            sandbox.endpoints["sts"],
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ],
+        env={**os.environ, "AWS_CONFIG_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert workload.role_arn.rsplit("/", 1)[1] in json.loads(result.stdout)["Arn"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag"),
+    [
+        (["--cert-selector", "file://selector.json"], "--cert-selector"),
+        (["--pkcs11-lib", "/usr/lib/opensc-pkcs11.so"], "--pkcs11-lib"),
+        (["--reuse-pin"], "--reuse-pin"),
+        (["--tpm-key-password", "x"], "--tpm-key-password"),
+        (["--no-tpm-key-password"], "--no-tpm-key-password"),
+        (["--use-latest-expiring-certificate"], "--use-latest-expiring-certificate"),
+        (["--system-store-name", "MY"], "--system-store-name"),
+    ],
+)
+def test_hardware_key_flags_are_one_line(
+    sandbox: Sandbox,
+    world: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    flag: str,
+) -> None:
+    workload = world.workload("/svc/orders")
+    write_svid(tmp_path / "svid", fresh_svid(world.ca, workload.spiffe_id))
+    args = ["credential-process", *flags(sandbox, world, tmp_path / "svid", workload, *extra), "--no-cache"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: {flag}: selects a key in a certificate store, PKCS#11 token or TPM")
+
+
+def test_with_proxy_and_debug_work_and_debug_shows_no_secret(
+    sandbox: Sandbox,
+    world: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    workload = world.workload("/svc/orders")
+    write_svid(tmp_path / "svid", fresh_svid(world.ca, workload.spiffe_id))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    args = [
+        "credential-process",
+        *flags(sandbox, world, tmp_path / "svid", workload, "--with-proxy", "--debug"),
+    ]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert "debug: CreateSession https://127.0.0.1:" in captured.err
+    for secret in (document["SecretAccessKey"], document["SessionToken"]):
+        assert secret not in captured.err
+    assert main(args) == 0  # the second call: from the cache
+    assert "debug: answered from the cache" in capsys.readouterr().err
