@@ -5,9 +5,12 @@ Measured in this process, each beside a baseline run in the same process:
               SigV4 signature, build the chain, map tags, read the role from moto IAM, evaluate its
               trust policy, AssumeRole on moto); baseline: N plain STS GetCallerIdentity calls to moto
               through boto3 (an HTTP round trip to the same server with no Roles Anywhere work).
-  cold call   K runs of `roles-anywhere credential-process` as the AWS CLI runs it (a new process
-              each time, reading the SVID files, one CreateSession); baselines: `python -c pass` and
-              `python -c "import httpx, cryptography"` (interpreter start, and the imports it needs).
+  calls       K runs of `roles-anywhere credential-process` as the AWS CLI runs it (a new process
+              each time): cold and uncached (`--no-cache`: reads the SVID files, one CreateSession),
+              and cached (answered from the credential cache by the fast path); baselines:
+              `python -c pass` and `python -c "import httpx, cryptography"`. Then `aws sts
+              get-caller-identity` through each, the CreateSession calls the cached runs made, and
+              20 concurrent cached-path callers on an empty cache (target: one CreateSession).
 Usage: python benchmarks/sandbox_sessions.py [N] [K]   (default: 200 10)
 """
 
@@ -15,12 +18,17 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import os
 import platform
+import shlex
+import shutil
 import ssl
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import serialization
@@ -80,35 +88,80 @@ def main(sessions: int, cold_calls: int) -> None:
         folder = Path(scratch)
         (folder / "svid.pem").write_text(svid.pem)
         (folder / "svid_key.pem").write_text(svid.key_pem)
-        command = [
-            str(Path(sys.executable).parent / "roles-anywhere"),
-            "credential-process",
-            "--certificate", str(folder / "svid.pem"),
-            "--private-key", str(folder / "svid_key.pem"),
-            "--trust-anchor-arn", world.anchor_arn,
-            "--profile-arn", workload.profile_arn,
-            "--role-arn", workload.role_arn,
-            "--endpoint", sandbox.endpoints["rolesanywhere"],
-            "--ca-bundle", sandbox.endpoints["caFile"],
-        ]  # fmt: skip
+        report_calls(sandbox, world, workload, folder, cold_calls)
 
-        def run(argv: list[str]) -> float:
-            total = 0.0
-            for _ in range(cold_calls):
-                elapsed, result = timed(lambda: subprocess.run(argv, capture_output=True, check=False))
-                assert result.returncode == 0, result.stderr  # noqa: S101
-                total += elapsed
-            return total / cold_calls
 
-        process = run(command)
-        bare = run([sys.executable, "-c", "pass"])
-        imports = run([sys.executable, "-c", "import httpx, cryptography.x509"])
-        print(f"\ncold calls, mean of {cold_calls}")
-        print(f"  roles-anywhere credential-process  {process * 1000:7.0f} ms")
-        print(f"  python -c pass (baseline)          {bare * 1000:7.0f} ms   ratio {process / bare:5.1f}")
-        print(
-            f"  python -c 'import httpx, crypto…'  {imports * 1000:7.0f} ms   ratio {process / imports:5.1f}"
-        )
+class SessionCounter(logging.Handler):
+    """Counts the credentials the sandbox minted (its ``CreateSession:`` log lines)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += record.getMessage().startswith("CreateSession: ")
+
+
+def report_calls(sandbox: Sandbox, world: Any, workload: Any, folder: Path, calls: int) -> None:
+    """Cold, uncached and cached credential-process calls, and the AWS CLI through each."""
+    counter = SessionCounter()
+    logger = logging.getLogger("roles_anywhere.sandbox")
+    logger.addHandler(counter)
+    logger.setLevel(logging.INFO)
+    flags = [
+        "--certificate", str(folder / "svid.pem"),
+        "--private-key", str(folder / "svid_key.pem"),
+        "--trust-anchor-arn", world.anchor_arn,
+        "--profile-arn", workload.profile_arn,
+        "--role-arn", workload.role_arn,
+        "--endpoint", sandbox.endpoints["rolesanywhere"],
+        "--ca-bundle", sandbox.endpoints["caFile"],
+    ]  # fmt: skip
+    helper = str(Path(sys.executable).parent / "roles-anywhere")
+    uncached = [helper, "credential-process", *flags, "--no-cache"]
+    cached = [helper, "credential-process", *flags]
+    env = {**os.environ, "ROLES_ANYWHERE_CACHE_DIR": str(folder / "cache")}
+
+    def run(argv: list[str], times: int = calls) -> float:
+        total = 0.0
+        for _ in range(times):
+            elapsed, result = timed(lambda: subprocess.run(argv, capture_output=True, check=False, env=env))
+            assert result.returncode == 0, result.stderr  # noqa: S101
+            total += elapsed
+        return total / times
+
+    bare = run([sys.executable, "-c", "pass"])
+    imports = run([sys.executable, "-c", "import httpx, cryptography.x509"])
+    cold = run(uncached)
+    run(cached, 1)  # fills the cache
+    before = counter.count
+    warm = run(cached)
+    made_by_cached = counter.count - before
+    print(f"\ncredential-process calls, mean of {calls}")
+    print(f"  python -c pass (baseline)              {bare * 1000:7.1f} ms")
+    print(f"  python -c 'import httpx, crypto…'      {imports * 1000:7.1f} ms")
+    print(f"  cold, uncached (--no-cache)            {cold * 1000:7.1f} ms   ratio {cold / bare:5.2f}")
+    print(f"  cached (fast path)                     {warm * 1000:7.1f} ms   ratio {warm / bare:5.2f}")
+    print(f"  CreateSession calls by {calls} cached runs  {made_by_cached:5d}")
+
+    config = folder / "aws-config"
+    for name, argv in (("uncached", uncached), ("cached", cached)):
+        line = " ".join(shlex.quote(a) for a in argv)
+        config.write_text(f"[profile {name}]\nregion = us-east-1\ncredential_process = {line}\n")
+        aws = [sys.executable, "-m", "awscli", "sts", "get-caller-identity", "--profile", name,
+               "--endpoint-url", sandbox.endpoints["sts"]]  # fmt: skip
+        env.update(AWS_CONFIG_FILE=str(config), AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+        elapsed = run(aws, max(1, calls // 2))
+        print(f"  aws sts get-caller-identity, {name:8}  {elapsed * 1000:7.1f} ms")
+
+    shutil.rmtree(folder / "cache")
+    before = counter.count
+    callers = [
+        subprocess.Popen(cached, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(20)
+    ]
+    assert all(c.wait(timeout=120) == 0 for c in callers)  # noqa: S101
+    print(f"  20 concurrent callers, empty cache: {counter.count - before} CreateSession call(s)")
+    logger.removeHandler(counter)
 
 
 if __name__ == "__main__":

@@ -175,3 +175,14 @@ def test_unreadable_svid_files_give_no_key(tmp_path: Path) -> None:
         )
         is None
     )
+
+
+def test_the_entries_mac_is_hmac_sha256() -> None:
+    """The fast path computes HMAC-SHA256 itself (``hmac`` would load OpenSSL); it must agree."""
+    import hashlib  # noqa: PLC0415
+    import hmac  # noqa: PLC0415
+
+    for size in (0, 1, 100, 10_000):
+        secret = hashlib.sha256(str(size).encode()).digest()
+        message = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        assert cache._hmac_sha256(secret, message) == hmac.new(secret, message, hashlib.sha256).hexdigest()

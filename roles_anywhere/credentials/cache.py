@@ -18,27 +18,30 @@ Python (the fast path in ``roles_anywhere.entry`` reads it without the rest of t
 
 from __future__ import annotations
 
-import base64
 import binascii
-import contextlib
 import fcntl
-import hashlib
-import hmac
 import json
 import os
 import re
 import stat
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+import time
+from _operator import _compare_digest  # hmac.compare_digest itself, without importing hmac
+
+try:  # the built-in SHA-256 loads in a fraction of hashlib's OpenSSL start-up
+    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - other interpreters
+    from hashlib import sha256
+
+TYPE_CHECKING = False  # typing, dataclasses, tempfile and contextlib would double the fast path's cost
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any
 
 CACHE_ENV = "ROLES_ANYWHERE_CACHE_DIR"
-REFRESH_BEFORE = timedelta(minutes=5)
+REFRESH_BEFORE = 300  # seconds before expiry when an answer stops being reused
 MAX_ENTRY_BYTES = 64 * 1024
 MAX_CREDENTIAL_FILE_BYTES = 1024 * 1024
-FORMAT = 1
+FORMAT = 2
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\s+([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----")
 
 
@@ -46,13 +49,13 @@ class CacheUnsafeError(Exception):
     """The cache folder or a file in it is not this user's alone: it is not used."""
 
 
-@dataclass(frozen=True)
 class CacheKey:
     """What an entry answers: one SVID, one request. ``secret`` keys the entries' HMAC."""
 
-    name: str
-    fields: dict[str, Any]
-    secret: bytes
+    __slots__ = ("fields", "name", "secret")
+
+    def __init__(self, name: str, fields: dict[str, Any], secret: bytes) -> None:
+        self.name, self.fields, self.secret = name, fields, secret
 
 
 def cache_dir() -> str:
@@ -81,7 +84,7 @@ def cache_key(
     if leaf is None or key_bytes is None:
         return None
     fields = {
-        "svid": hashlib.sha256(leaf).hexdigest(),
+        "svid": sha256(leaf).hexdigest(),
         "trustAnchorArn": trust_anchor_arn,
         "profileArn": profile_arn,
         "roleArn": role_arn,
@@ -89,13 +92,13 @@ def cache_key(
         "roleSessionName": role_session_name or "",
         "endpoint": endpoint or "",
     }
-    name = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-    secret = hashlib.sha256(b"roles-anywhere credential cache v1\0" + key_bytes).digest()
+    name = sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+    secret = sha256(b"roles-anywhere credential cache v1\0" + key_bytes).digest()
     return CacheKey(name, fields, secret)
 
 
 def cached_credentials(
-    key: CacheKey, folder: str | None = None, now: datetime | None = None
+    key: CacheKey, folder: str | None = None, now: float | None = None
 ) -> dict[str, Any] | None:
     """The cached credentials for ``key`` if an entry is ours, intact, and fresh enough; else None."""
     folder = folder or cache_dir()
@@ -103,11 +106,9 @@ def cached_credentials(
     entry = _read_entry(os.path.join(folder, f"{key.name}.json"))
     if entry is None or not _intact(entry, key):
         return None
-    moment = now or datetime.now(UTC)
-    try:
-        expires = _when(entry["credentials"]["expiration"])
-        svid_expires = _when(entry["svidNotAfter"])
-    except (KeyError, TypeError, ValueError):
+    moment = time.time() if now is None else now
+    expires, svid_expires = entry.get("expiresAt"), entry.get("svidNotAfter")
+    if not isinstance(expires, int) or not isinstance(svid_expires, int):
         return None
     if expires - REFRESH_BEFORE <= moment or svid_expires <= moment:
         return None
@@ -125,10 +126,13 @@ def store(
     entry: dict[str, Any] = {
         "format": FORMAT,
         "key": key.fields,
-        "svidNotAfter": svid_not_after.astimezone(UTC).isoformat(),
+        "svidNotAfter": int(svid_not_after.timestamp()),
+        "expiresAt": int(_when(credentials["expiration"]).timestamp()),
         "credentials": {name: credentials[name] for name in wanted},
     }
     entry["mac"] = _mac(entry, key)
+    import tempfile  # noqa: PLC0415 - only writers need it
+
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".entry-", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
@@ -137,24 +141,31 @@ def store(
             os.fsync(stream.fileno())
         os.replace(temporary, os.path.join(folder, f"{key.name}.json"))
     except BaseException:
-        with contextlib.suppress(OSError):
+        if os.path.exists(temporary):
             os.unlink(temporary)
         raise
 
 
-@contextlib.contextmanager
-def locked(key: CacheKey, folder: str | None = None) -> Iterator[None]:
+class locked:  # noqa: N801 - used as a function: ``with locked(key):``
     """Hold the per-key lock: one caller at a time asks AWS, the others then find its answer."""
-    folder = folder or cache_dir()
-    _check_folder(folder, create=True)
-    path = os.path.join(folder, f"{key.name}.lock")
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        _check_file(os.fstat(descriptor), path)
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # closing releases the lock
+
+    def __init__(self, key: CacheKey, folder: str | None = None) -> None:
+        self.folder = folder or cache_dir()
+        self.path = os.path.join(self.folder, f"{key.name}.lock")
+        self.descriptor = -1
+
+    def __enter__(self) -> None:
+        _check_folder(self.folder, create=True)
+        self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            _check_file(os.fstat(self.descriptor), self.path)
+            fcntl.flock(self.descriptor, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.descriptor)
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.descriptor)  # closing releases the lock
 
 
 def _check_folder(folder: str, *, create: bool) -> None:
@@ -210,15 +221,24 @@ def _intact(entry: dict[str, Any], key: CacheKey) -> bool:
     mac = entry.get("mac")
     if not isinstance(mac, str) or entry.get("format") != FORMAT or entry.get("key") != key.fields:
         return False
-    return hmac.compare_digest(mac, _mac({k: v for k, v in entry.items() if k != "mac"}, key))
+    return bool(_compare_digest(mac, _mac({k: v for k, v in entry.items() if k != "mac"}, key)))
 
 
 def _mac(entry: dict[str, Any], key: CacheKey) -> str:
     canonical = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(key.secret, canonical, hashlib.sha256).hexdigest()
+    return _hmac_sha256(key.secret, canonical)
+
+
+def _hmac_sha256(secret: bytes, message: bytes) -> str:
+    """HMAC-SHA256 (RFC 2104) on the built-in SHA-256; ``hmac`` would load OpenSSL's."""
+    block = secret.ljust(64, b"\0")  # the secret is a 32-byte digest: shorter than a block
+    inner = sha256(bytes(b ^ 0x36 for b in block) + message).digest()
+    return str(sha256(bytes(b ^ 0x5C for b in block) + inner).hexdigest())
 
 
 def _when(text: Any) -> datetime:
+    from datetime import datetime  # noqa: PLC0415 - only writers parse times
+
     moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError("a time without a zone")
@@ -241,7 +261,7 @@ def _first_certificate_der(data: bytes | None) -> bytes | None:
     if match is None:
         return None
     try:
-        return base64.b64decode(b"".join(match.group(1).split()), validate=True)
+        return binascii.a2b_base64(b"".join(match.group(1).split()), strict_mode=True)
     except (binascii.Error, ValueError):
         return None
 
