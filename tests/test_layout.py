@@ -14,6 +14,7 @@ from .conftest import ROOT
 LAYERS = [
     "outside_text",
     "errors",
+    "signals",
     "config",
     "iam",
     "bundle",
@@ -28,6 +29,7 @@ LAYERS = [
     "guard",
     "sandbox",
     "cli",
+    "entry",
     "__main__",
 ]
 PACKAGE = ROOT / "roles_anywhere"

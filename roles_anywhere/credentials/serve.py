@@ -248,9 +248,8 @@ def refreshing_source(args: argparse.Namespace) -> RefreshingCredentials:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until SIGTERM or Ctrl-C."""
-    import signal  # noqa: PLC0415
-
     from roles_anywhere.errors import ConfigError  # noqa: PLC0415
+    from roles_anywhere.signals import stop_on_signals  # noqa: PLC0415
 
     if not 0 <= args.port <= 65_535:
         raise ConfigError("--port", f"must be 0-65535, got {args.port}")
@@ -263,15 +262,11 @@ def run_serve(args: argparse.Namespace) -> int:
     server.hop_limit = args.hop_limit
     port = server.server_address[1]
     print(f"export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:{port}/", flush=True)
-    stopping: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    stopping = stop_on_signals()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        while not stopping:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+    while not stopping:
+        time.sleep(0.5)
     server.shutdown()
     server.server_close()
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import signal
 import sys
 import time
 from dataclasses import replace
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from roles_anywhere import PROJECT
+from roles_anywhere.signals import stop_on_signals
 
 from ..errors import ConfigError, RolesAnywhereError, read_user_file
 
@@ -96,10 +96,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from .server import Sandbox  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="sandbox: %(message)s", stream=sys.stderr)
-    # A plain flag, not a threading.Event: the handler runs in the main thread, and Event.set() would
-    # wait forever for the Event's own lock if the signal lands while Event.wait() holds it.
-    stopping: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    stopping = stop_on_signals()
     with Sandbox(region=args.region, state_dir=args.state_dir, endpoints_file=args.endpoints_file) as sandbox:
         endpoints = sandbox.endpoints
         sys.stdout.write(
@@ -109,11 +106,8 @@ def run_sandbox(args: argparse.Namespace) -> int:
             f"Endpoints written to {args.endpoints_file}. Ctrl-C stops it.\n"
         )
         sys.stdout.flush()
-        try:
-            while not stopping:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        while not stopping:
+            time.sleep(0.5)
     return 0
 
 
