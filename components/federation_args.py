@@ -123,7 +123,9 @@ class AwsClientOptionsArgs(TypedDict):
     signing_helper: NotRequired[str]
     """``aws_signing_helper`` (default), a path to it, or ``python`` for ``roles-anywhere``."""
     credentials: NotRequired[str]
-    """``process`` (default, ``credential_process``) or ``tbot``."""
+    """``process`` (default, ``credential_process``), ``tbot``, or ``serve`` (an IMDSv2 endpoint per host)."""
+    serve_port: NotRequired[int]
+    """The port ``roles-anywhere serve`` listens on, on 127.0.0.1 (default 9911)."""
     endpoint: NotRequired[str]
     """A Roles Anywhere endpoint other than AWS's."""
     endpoint_ca_file: NotRequired[str]

@@ -61,7 +61,8 @@ JOIN_METHODS = (
     "tpm",
 )
 TeleportMode = Literal["workload-identity", "legacy"]
-CredentialSource = Literal["process", "tbot"]
+CredentialSource = Literal["process", "tbot", "serve"]
+DEFAULT_SERVE_PORT = 9911  # aws_signing_helper serve's
 
 
 def _whole_number(value: Any) -> Any:
@@ -329,6 +330,7 @@ class AwsClientConfig(_ConfigModel):
 
     signing_helper: Text = DEFAULT_SIGNING_HELPER
     credentials: CredentialSource = "process"
+    serve_port: WholeNumber = DEFAULT_SERVE_PORT
     endpoint: Text | None = None
     endpoint_ca_file: Text | None = None
     endpoint_url: Text | None = None
@@ -342,6 +344,13 @@ class AwsClientConfig(_ConfigModel):
     @classmethod
     def _endpoint(cls, url: str | None) -> str | None:
         return None if url is None else field_rules.service_url(url)
+
+    @field_validator("serve_port")
+    @classmethod
+    def _serve_port(cls, port: int) -> int:
+        if not 1_024 <= port <= 65_535:
+            raise ValueError(f"must be a port between 1024 and 65535 (no root needed), got {port}")
+        return port
 
     @field_validator("endpoint_url")
     @classmethod

@@ -52,6 +52,7 @@ class WorkloadView:
     workload_identity: str
     spiffe_path: str
     credential_process: tuple[str, ...]
+    serve: tuple[str, ...]
     tbot_session_duration: str
     tbot_renewal_interval: str
     credentials_file: str
@@ -101,6 +102,16 @@ def credential_process_args(deployment: Deployment, workload: DeployedWorkload) 
     return tuple(args)
 
 
+def serve_args(deployment: Deployment, workload: DeployedWorkload) -> tuple[str, ...]:
+    """``roles-anywhere serve --port N …``: always this project's helper, which follows SVID rotation.
+
+    ``aws_signing_helper serve`` reads the certificate once at start-up and breaks once tbot rotates
+    the SVID, so the rendered service runs ``roles-anywhere`` whatever ``signingHelper`` says.
+    """
+    _, _, *flags = credential_process_args(deployment, workload)
+    return (PYTHON_HELPER_COMMAND, "serve", "--port", str(deployment.aws.serve_port), *flags)
+
+
 def workload_views(deployment: Deployment) -> list[WorkloadView]:
     """Every workload, sorted by name, with its derived names."""
     views = []
@@ -113,6 +124,7 @@ def workload_views(deployment: Deployment) -> list[WorkloadView]:
                 workload_identity=workload_identity_name(deployment.teleport.namespace, name),
                 spiffe_path=workload.spiffe_id.removeprefix(f"spiffe://{deployment.cluster}"),
                 credential_process=credential_process_args(deployment, workload),
+                serve=serve_args(deployment, workload),
                 tbot_session_duration=format_duration(session),
                 tbot_renewal_interval=format_duration(min(MAX_RENEWAL_SECONDS, session // 2)),
                 credentials_file=str(PurePosixPath(workload.svid_directory) / AWS_CREDENTIALS_ARTIFACT),
@@ -203,6 +215,10 @@ def _render(deployment: Deployment, access: TeleportAccess, retired: Retired) ->
         served = [w for w in workloads.values() if bot in w.spec.bots]
         put(f"tbot/{bot}.yaml", "tbot/bot.yaml.j2", bot=bot, settings=bot_settings, served=served)
     put("aws/config", "aws/config.j2")
+    if deployment.aws.credentials == "serve":
+        for view in workloads.values():
+            put(f"serve/{view.name}.service", "serve/service.j2", w=view)
+            put(f"serve/{view.name}.env", "serve/env.j2", w=view)
     for grant in access.grants:
         put(f"tsh/{grant.workload}.sh", "tsh/issue.sh.j2", w=workloads[grant.workload], g=grant)
     return files

@@ -95,7 +95,23 @@ def markdown_code(value: str) -> Quoted:
     return Quoted(f"{fence}{padding}{escaped}{padding}{fence}")
 
 
+_SYSTEMD_SPECIAL = str.maketrans({"\\": "\\\\", '"': '\\"', "%": "%%", "$": "$$"})
+
+
+def systemd_words(value: str | Iterable[str]) -> Quoted:
+    """Words for a systemd ``ExecStart=`` line: each double-quoted, with ``%`` and ``$`` escaped.
+
+    systemd expands ``%`` specifiers and ``$VARIABLES`` inside quotes too, so both are doubled.
+    """
+    words = [value] if isinstance(value, str) else list(value)
+    for word in words:
+        if _LINE_BREAK.search(word) or "\x00" in word or not word.isprintable():
+            raise RenderError(f"a systemd command word must be one printable line: {word[:40]!r}")
+    return Quoted(" ".join(f'"{word.translate(_SYSTEMD_SPECIAL)}"' for word in words))
+
+
 FILTERS = {
+    "systemd": systemd_words,
     "yaml": yaml_scalar,
     "sh": shell_words,
     "ini": ini_value,

@@ -90,6 +90,7 @@ class DeployedAws(_OutputModel):
         str, _check(lambda c: c if c == PYTHON_SIGNING_HELPER else field_rules.command_path(c))
     ]
     credentials: CredentialSource
+    serve_port: int = Field(9911, ge=1_024, le=65_535)
     endpoint: Annotated[str, _check(field_rules.service_url)] | None = None
     endpoint_ca_file: AbsolutePath | None = None
     endpoint_url: Annotated[str, _check(lambda u: field_rules.service_url(u, https_only=False))] | None = None

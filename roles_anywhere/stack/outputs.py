@@ -83,6 +83,7 @@ def stack_outputs(
         AWS: {
             "signingHelper": spec.aws.signing_helper,
             "credentials": spec.aws.credentials,
+            **({"servePort": spec.aws.serve_port} if spec.aws.credentials == "serve" else {}),
             **{
                 key: value
                 for key, value in (

@@ -122,6 +122,7 @@ class AwsClientSettings:
 
     signing_helper: str = "aws_signing_helper"
     credentials: CredentialSource = "process"
+    serve_port: int = 9911
     endpoint: str | None = None
     endpoint_ca_file: str | None = None
     endpoint_url: str | None = None
@@ -258,6 +259,7 @@ def load_spec(
         aws=AwsClientSettings(
             signing_helper=config.aws.signing_helper,
             credentials=config.aws.credentials,
+            serve_port=config.aws.serve_port,
             endpoint=config.aws.endpoint,
             endpoint_ca_file=config.aws.endpoint_ca_file,
             endpoint_url=config.aws.endpoint_url,
