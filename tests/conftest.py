@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +88,20 @@ def write_stack(folder: Path, config: dict[str, Any], stack: str = "dev") -> Pat
 def _own_credential_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test its own credential cache: never the user's, never another test's answers."""
     monkeypatch.setenv("ROLES_ANYWHERE_CACHE_DIR", str(tmp_path / ".credential-cache"))
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Any]:
+    """A sandbox for one test module (moto's backends are per process: modules do not share one)."""
+    from roles_anywhere.sandbox.server import Sandbox  # noqa: PLC0415 - only sandbox tests need it
+
+    with Sandbox() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def world(sandbox: Any) -> Any:
+    """A CA, its trust anchor and workloads made on demand, in the module's sandbox."""
+    from .sandbox_helpers import make_world  # noqa: PLC0415
+
+    return make_world(sandbox)

@@ -148,33 +148,18 @@ def test_a_folder_or_file_open_to_others_or_a_link_is_refused(tmp_path: Path, fo
 
 def test_unreadable_svid_files_give_no_key(tmp_path: Path) -> None:
     cert, key = svid_files(tmp_path)
-    assert (
-        cache.cache_key(
-            certificate=str(tmp_path / "missing.pem"),
-            private_key=str(key),
-            trust_anchor_arn=ANCHOR,
-            profile_arn="p",
-            role_arn="r",
-            session_duration=3600,
-            role_session_name=None,
-            endpoint=None,
-        )
-        is None
-    )
+    settings = {
+        "private_key": str(key),
+        "trust_anchor_arn": ANCHOR,
+        "profile_arn": "p",
+        "role_arn": "r",
+        "session_duration": 3600,
+        "role_session_name": None,
+        "endpoint": None,
+    }
+    assert cache.cache_key(certificate=str(tmp_path / "missing.pem"), **settings) is None  # type: ignore[arg-type]
     cert.write_text("no certificate here")
-    assert (
-        cache.cache_key(
-            certificate=str(cert),
-            private_key=str(key),
-            trust_anchor_arn=ANCHOR,
-            profile_arn="p",
-            role_arn="r",
-            session_duration=3600,
-            role_session_name=None,
-            endpoint=None,
-        )
-        is None
-    )
+    assert cache.cache_key(certificate=str(cert), **settings) is None  # type: ignore[arg-type]
 
 
 def test_the_entries_mac_is_hmac_sha256() -> None:

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,20 +20,9 @@ from roles_anywhere.cli import main
 from roles_anywhere.credentials import cache
 from roles_anywhere.sandbox.server import Sandbox
 
-from .sandbox_helpers import World, fresh_svid, make_world
+from .sandbox_helpers import World, fresh_svid
 
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def world(sandbox: Sandbox) -> World:
-    return make_world(sandbox)
 
 
 @pytest.fixture
@@ -71,6 +59,27 @@ def flags(sandbox: Sandbox, world: World, folder: Path, workload: Any, *extra: s
         sandbox.endpoints["caFile"],
         *extra,
     ]
+
+
+def aws_cli(sandbox: Sandbox, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    """`aws sts get-caller-identity` (the AWS CLI, not ours) against the sandbox's STS."""
+    argv = [
+        "sts",
+        "get-caller-identity",
+        *extra,
+        "--endpoint-url",
+        sandbox.endpoints["sts"],
+        "--region",
+        "us-east-1",
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "awscli", *argv, "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def command(*args: str, **popen: Any) -> subprocess.Popen[str]:
@@ -207,26 +216,7 @@ def test_serve_keeps_an_sdk_working_across_an_svid_rotation(
         assert sessions() == 2  # one per SVID: the rotation was followed, no call was refused
         later = boto3.Session(region_name="us-east-1").client("sts", endpoint_url=sandbox.endpoints["sts"])
         assert f"assumed-role/{role_name}/" in later.get_caller_identity()["Arn"]
-        cli = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "awscli",
-                "sts",
-                "get-caller-identity",
-                "--endpoint-url",
-                sandbox.endpoints["sts"],
-                "--region",
-                "us-east-1",
-                "--output",
-                "json",
-            ],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        cli = aws_cli(sandbox, {**os.environ, **env})
         assert cli.returncode == 0, cli.stderr
         assert f"assumed-role/{role_name}/" in json.loads(cli.stdout)["Arn"]
     finally:
@@ -293,28 +283,8 @@ def test_update_keeps_a_profile_fresh_and_every_other_line(
     assert text.startswith("# mine\n[other]\naws_access_key_id = AKIAOTHER\n\n[orders]\nregion = eu-west-1\n")
     assert "aws_session_token = " in text
     assert credentials_file.stat().st_mode & 0o777 == 0o600
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "awscli",
-            "sts",
-            "get-caller-identity",
-            "--profile",
-            "orders",
-            "--endpoint-url",
-            sandbox.endpoints["sts"],
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ],
-        env={**os.environ, "AWS_CONFIG_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    env = {**os.environ, "AWS_CONFIG_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+    result = aws_cli(sandbox, env, "--profile", "orders")
     assert result.returncode == 0, result.stderr
     assert workload.role_arn.rsplit("/", 1)[1] in json.loads(result.stdout)["Arn"]
 

@@ -8,7 +8,6 @@ import os
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,6 @@ from .certs import Issued, make_intermediate, make_key
 from .sandbox_helpers import World, fresh_ca, fresh_svid, make_world
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def world(sandbox: Sandbox) -> World:
-    return make_world(sandbox)
 
 
 def caller_arn(sandbox: Sandbox, credentials: dict[str, Any]) -> str:

@@ -177,23 +177,22 @@ def _check_folder(folder: str, *, create: bool) -> None:
         return  # nothing cached yet
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise CacheUnsafeError(f"{folder} is not a folder (a link or a file)")
-    if info.st_uid != os.getuid():
-        raise CacheUnsafeError(f"{folder} belongs to another user (uid {info.st_uid})")
-    if info.st_mode & 0o077:
-        raise CacheUnsafeError(
-            f"{folder} is open to other users (mode {stat.S_IMODE(info.st_mode):o}; want 700)"
-        )
+    _check_owner(info, folder, "700")
 
 
 def _check_file(info: os.stat_result, path: str) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise CacheUnsafeError(f"{path} is not a regular file")
+    _check_owner(info, path, "600")
+
+
+def _check_owner(info: os.stat_result, path: str, wanted_mode: str) -> None:
+    """Ours, and closed to every other user (no group or other permission bits)."""
     if info.st_uid != os.getuid():
         raise CacheUnsafeError(f"{path} belongs to another user (uid {info.st_uid})")
     if info.st_mode & 0o077:
-        raise CacheUnsafeError(
-            f"{path} is open to other users (mode {stat.S_IMODE(info.st_mode):o}; want 600)"
-        )
+        mode = stat.S_IMODE(info.st_mode)
+        raise CacheUnsafeError(f"{path} is open to other users (mode {mode:o}; want {wanted_mode})")
 
 
 def _read_entry(path: str) -> dict[str, Any] | None:

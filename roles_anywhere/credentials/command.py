@@ -93,13 +93,8 @@ def session_inputs(args: argparse.Namespace) -> Any:
         certificate=args.certificate,
         private_key=args.private_key,
         intermediates=args.intermediates,
-        trust_anchor_arn=args.trust_anchor_arn,
-        profile_arn=args.profile_arn,
-        role_arn=args.role_arn,
-        session_duration=args.session_duration,
-        role_session_name=args.role_session_name,
+        **_request_fields(args),
         region=args.region,
-        endpoint=args.endpoint,
         key_password=args.pkcs8_password,
     )
 
@@ -151,15 +146,20 @@ def _cache_key(args: argparse.Namespace) -> Any:
     from roles_anywhere.credentials import cache  # noqa: PLC0415
 
     return cache.cache_key(
-        certificate=str(args.certificate),
-        private_key=str(args.private_key),
-        trust_anchor_arn=args.trust_anchor_arn,
-        profile_arn=args.profile_arn,
-        role_arn=args.role_arn,
-        session_duration=args.session_duration,
-        role_session_name=args.role_session_name,
-        endpoint=args.endpoint,
+        certificate=str(args.certificate), private_key=str(args.private_key), **_request_fields(args)
     )
+
+
+def _request_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """What a CreateSession asks for, besides the SVID files: the cache key's fields too."""
+    return {
+        "trust_anchor_arn": args.trust_anchor_arn,
+        "profile_arn": args.profile_arn,
+        "role_arn": args.role_arn,
+        "session_duration": args.session_duration,
+        "role_session_name": args.role_session_name,
+        "endpoint": args.endpoint,
+    }
 
 
 def _same_svid(key: Any, request: Any) -> bool:
