@@ -79,8 +79,8 @@ def cache_key(
     endpoint: str | None,
 ) -> CacheKey | None:
     """The key for this request, from the SVID files as they are now; None if they cannot be read."""
-    leaf = _first_certificate_der(_read(certificate))
-    key_bytes = _read(private_key)
+    leaf = _first_certificate_der(read_regular_file(certificate))
+    key_bytes = read_regular_file(private_key)
     if leaf is None or key_bytes is None:
         return None
     fields = {
@@ -244,12 +244,32 @@ def _when(text: Any) -> datetime:
     return moment
 
 
-def _read(path: str) -> bytes | None:
+def read_regular_file(path: str) -> bytes | None:
+    """A regular file's bytes, at most ``MAX_CREDENTIAL_FILE_BYTES``; None for anything else.
+
+    Opened without blocking and checked before reading: a FIFO or a device (a file that never ends)
+    would otherwise hang the call. The full command then reports what is wrong with it.
+    """
     try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_CREDENTIAL_FILE_BYTES + 1)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CREDENTIAL_FILE_BYTES:
+            chunk = os.read(descriptor, MAX_CREDENTIAL_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
     return data if len(data) <= MAX_CREDENTIAL_FILE_BYTES else None
 
 

@@ -44,10 +44,10 @@ SVID_POLL_SECONDS = 10.0
 
 
 def _fingerprint(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
+    from roles_anywhere.credentials.cache import read_regular_file  # noqa: PLC0415
+
+    data = read_regular_file(str(path))  # never blocks on a FIFO or reads a device forever
+    return None if data is None else hashlib.sha256(data).hexdigest()
 
 
 @dataclass
