@@ -116,13 +116,18 @@ def run_credential_process(args: argparse.Namespace) -> int:
 
     key = None if args.no_cache else _cache_key(args)
     try:
+        cached = cache.cached_credentials(key) if key is not None else None  # reads only
+        if cached is not None:
+            debug(args, "answered from the cache")
+            sys.stdout.write(cache.credential_process_json(cached) + "\n")
+            return 0
+        request = session_inputs(args)  # a bad flag or file fails here, before the cache is touched
         with cache.locked(key) if key is not None else contextlib.nullcontext():
-            cached = cache.cached_credentials(key) if key is not None else None
+            cached = cache.cached_credentials(key) if key is not None else None  # another caller's
             if cached is not None:
-                debug(args, "answered from the cache")
+                debug(args, "answered from the cache, filled by a concurrent call")
                 sys.stdout.write(cache.credential_process_json(cached) + "\n")
                 return 0
-            request = session_inputs(args)
             debug(args, f"CreateSession {request.endpoint}/sessions for {request.role_arn}")
             credentials = create_session(
                 request,

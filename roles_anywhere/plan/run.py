@@ -235,13 +235,16 @@ def run_program(
     logger.addHandler(collector)
     outputs: dict[str, Any] = {}
 
-    async def body() -> None:
+    async def program_part() -> None:
+        """The program itself: it registers resources (their RPCs run on) and exports outputs."""
         if program is None:
             from roles_anywhere.components.program import run  # noqa: PLC0415 - imports the Pulumi SDK's resources
 
             run()
         else:
             runpy.run_path(str(program), run_name="__main__")
+
+    async def outputs_part() -> None:
         root = pulumi_settings.get_root_resource()
         resolved = await resolved_values(getattr(root, "outputs", {}))
         outputs.update(resolved or {})
@@ -252,7 +255,10 @@ def run_program(
     ):
         pulumi.runtime.set_all_config(dict(config))
         try:
-            _sync_await(run_pulumi_func(body))
+            # A program that fails as it runs fails here, at once: waiting for the RPCs it started
+            # (as run_pulumi_func does) could wait forever on resources it never finished declaring.
+            _sync_await(program_part())
+            _sync_await(run_pulumi_func(outputs_part))  # every RPC, then the stack outputs
         except pulumi.RunError as err:
             original = original_error(err)
             if original is not None:
