@@ -45,6 +45,9 @@ def run_case(world: World, argv: list[str]) -> subprocess.CompletedProcess[bytes
         "TMPDIR": str(world.root / "tmp"),
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # credential-process keeps a per-user cache (0700, its own): here it lives in the output folder,
+        # the one place a command may write, so the snapshot below still sees every other change
+        "ROLES_ANYWHERE_CACHE_DIR": str(world.out / ".credential-cache"),
     }
     return subprocess.run(
         [sys.executable, "-m", "roles_anywhere", *argv],

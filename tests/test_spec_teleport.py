@@ -139,7 +139,7 @@ def test_svid_ttl_is_normalised() -> None:
         ),
         (
             {"aws": {"credentials": "file"}},
-            "aws.credentials: must be 'process' or 'tbot'",
+            "aws.credentials: must be 'process', 'tbot' or 'serve'",
         ),
         (
             {"aws": {"credentials": "tbot"}, "teleport": {"mode": "legacy"}},
