@@ -1,8 +1,9 @@
 """``roles-anywhere``: plan, render, simulate, check the CA bundle, turn SVIDs into AWS credentials.
 
 Offline (no cloud account): ``plan``, ``render``, ``simulate``, ``bundle``. On workload hosts:
-``credential-process``. With the ``sandbox`` extra: ``sandbox`` and ``sandbox-deploy``, a local Roles
-Anywhere to run the whole chain on one machine.
+``credential-process`` (cached), ``serve`` (IMDSv2 on 127.0.0.1) and ``update`` (a credentials-file
+profile). With the ``sandbox`` extra: ``sandbox`` and ``sandbox-deploy``, a local Roles Anywhere to run
+the whole chain on one machine.
 
 Exit status: 0 success, 1 denied or check failed, 2 bad input. Bad input is one line on stderr
 naming the config key or file, never a traceback and never key material.
