@@ -10,7 +10,7 @@ from typing import Any
 
 import pulumi
 
-from roles_anywhere import FEDERATION_TYPE
+from roles_anywhere import FEDERATION_TYPE, PROJECT
 from roles_anywhere.bundle.ca_bundle import CaBundle, parse_pem_bundle
 from roles_anywhere.errors import RolesAnywhereError
 from roles_anywhere.stack.outputs import WORKLOADS, ca_certificates, stack_outputs, workload_output
@@ -23,8 +23,6 @@ from .run_errors import ProgramError
 from .stack_config import config_dir
 from .trust_anchor import TrustAnchor, TrustAnchorArgs
 from .workload import WorkloadAccess, WorkloadArgs, profile_resource
-
-OUR_TAGS_MANAGED_BY = "teleport-roles-anywhere"
 
 
 class Federation(pulumi.ComponentResource):
@@ -55,7 +53,7 @@ class Federation(pulumi.ComponentResource):
         for warning in spec.warnings:
             pulumi.log.warn(warning)
         self.spec = spec
-        tags = {"ManagedBy": OUR_TAGS_MANAGED_BY, "TeleportCluster": spec.cluster}
+        tags = {"ManagedBy": PROJECT, "TeleportCluster": spec.cluster}
         self.trust_anchor = TrustAnchor(
             f"{name}-trust",
             TrustAnchorArgs(

@@ -340,3 +340,30 @@ def test_with_proxy_and_debug_work_and_debug_shows_no_secret(
         assert secret not in captured.err
     assert main(args) == 0  # the second call: from the cache
     assert "debug: answered from the cache" in capsys.readouterr().err
+
+
+def test_update_refuses_a_credentials_file_that_never_ends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FIFO where the credentials file should be: one line, exit 2, nothing asked of AWS or replaced."""
+    fifo = tmp_path / "credentials"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(fifo))
+    args = [
+        "update",
+        "--once",
+        "--certificate",
+        str(tmp_path / "svid.pem"),
+        "--private-key",
+        str(tmp_path / "svid_key.pem"),
+        "--trust-anchor-arn",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b5c5a2e-6f3e-4c1f-9d7a-2f1b8e0c4d11",
+        "--profile-arn",
+        "arn:aws:rolesanywhere:us-east-1:123456789012:profile/0b5c5a2e-6f3e-4c1f-9d7a-2f1b8e0c4d11",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/x",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {fifo}: is not a regular file of at most 1 MiB, so it is not rewritten\n"
+    assert fifo.is_fifo()

@@ -131,15 +131,20 @@ def store(
         "credentials": {name: credentials[name] for name in wanted},
     }
     entry["mac"] = _mac(entry, key)
+    write_private_file(os.path.join(folder, f"{key.name}.json"), json.dumps(entry))
+
+
+def write_private_file(path: str, text: str) -> None:
+    """Replace ``path`` atomically with ``text``: a 0600 temporary file beside it, fsynced, renamed."""
     import tempfile  # noqa: PLC0415 - only writers need it
 
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".entry-", suffix=".tmp")
+    descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            json.dump(entry, stream)
+            stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, os.path.join(folder, f"{key.name}.json"))
+        os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -248,7 +253,8 @@ def read_regular_file(path: str) -> bytes | None:
     """A regular file's bytes, at most ``MAX_CREDENTIAL_FILE_BYTES``; None for anything else.
 
     Opened without blocking and checked before reading: a FIFO or a device (a file that never ends)
-    would otherwise hang the call. The full command then reports what is wrong with it.
+    would otherwise hang the call. The full command then reports what is wrong with it. The rules of
+    ``errors.read_user_bytes``, without its imports (pathlib, typing), which the fast path cannot afford.
     """
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

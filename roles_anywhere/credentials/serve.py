@@ -21,7 +21,6 @@ import os
 import secrets
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -309,23 +308,25 @@ def with_profile(text: str, profile: str, credentials: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+def read_credentials_file(path: Path) -> str:
+    """The credentials file's text ("" if there is none); a FIFO, device or huge file is refused."""
+    from roles_anywhere.credentials.cache import read_regular_file  # noqa: PLC0415
+    from roles_anywhere.errors import ConfigError  # noqa: PLC0415
+
+    if not os.path.lexists(path):
+        return ""
+    data = read_regular_file(str(path))
+    if data is None:
+        raise ConfigError(str(path), "is not a regular file of at most 1 MiB, so it is not rewritten")
+    return data.decode("utf-8", errors="replace")
+
+
 def write_profile(path: Path, profile: str, credentials: dict[str, Any]) -> None:
     """Rewrite ``path`` atomically (0600) with ``profile`` holding ``credentials``."""
+    from roles_anywhere.credentials.cache import write_private_file  # noqa: PLC0415
+
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".credentials-", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(with_profile(text, profile, credentials))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_private_file(str(path), with_profile(read_credentials_file(path), profile, credentials))
 
 
 def run_update(args: argparse.Namespace) -> int:
@@ -334,8 +335,9 @@ def run_update(args: argparse.Namespace) -> int:
 
     if not args.profile or any(c in args.profile for c in "[]\n\r"):
         raise ConfigError("--profile", f"{args.profile!r} is not a profile name")
-    source = refreshing_source(args)
     path = credentials_file()
+    read_credentials_file(path)  # refuse a file that cannot be rewritten before asking AWS
+    source = refreshing_source(args)
     written: dict[str, Any] | None = None
     while True:
         credentials = source.current()

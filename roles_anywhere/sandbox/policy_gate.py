@@ -168,7 +168,7 @@ class PolicyGate:
             PolicySource(
                 IDENTITY,
                 policy,
-                _document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]),
+                policy_document(iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]),
             )
             for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
         ]
@@ -184,7 +184,7 @@ class PolicyGate:
         if grant.session_policy is not None or grant.session_policy_arns:
             layers.append(SESSION)
             if grant.session_policy is not None:
-                policies.append(PolicySource(SESSION, "inline", _document(grant.session_policy)))
+                policies.append(PolicySource(SESSION, "inline", policy_document(grant.session_policy)))
             policies += [
                 PolicySource(SESSION, arn, self.managed_document(arn)) for arn in grant.session_policy_arns
             ]
@@ -194,7 +194,7 @@ class PolicyGate:
         """The default version of the managed policy ``arn``."""
         policy = self.iam.get_policy(PolicyArn=arn)["Policy"]
         version = self.iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])
-        return _document(version["PolicyVersion"]["Document"])
+        return policy_document(version["PolicyVersion"]["Document"])
 
 
 @dataclass(frozen=True)
@@ -262,7 +262,7 @@ def _read_body(environ: dict[str, Any]) -> bytes | None:
     return stream.read(length) if stream is not None and length > 0 else b""
 
 
-def _document(raw: Any) -> Mapping[str, Any]:
+def policy_document(raw: Any) -> Mapping[str, Any]:
     """A policy document as IAM returns it: a dict, JSON text, or URL-encoded JSON text."""
     if isinstance(raw, Mapping):
         return raw

@@ -38,7 +38,7 @@ from roles_anywhere.stack.spec import IAM_DEFAULT_MAX_SESSION
 
 from ..errors import BundleError
 from .api_model import ApiError
-from .policy_gate import MintedSessions, SessionGrant
+from .policy_gate import MintedSessions, SessionGrant, policy_document
 from .state import SandboxState
 
 MAX_SKEW = timedelta(minutes=5)
@@ -183,9 +183,7 @@ def _role_target(iam: Any, fields: dict[str, Any], profile: dict[str, Any]) -> R
         raise refuse(
             "AccessDeniedException", f"Unable to assume role for arn {role_arn}", "role path differs"
         )
-    document = role["AssumeRolePolicyDocument"]
-    if isinstance(document, str):
-        document = json.loads(urllib.parse.unquote(document))
+    document = policy_document(role["AssumeRolePolicyDocument"])
     return RoleTarget(
         workload=role["RoleName"],
         role_arn=role_arn,
