@@ -61,9 +61,10 @@ def add_command(commands: Any) -> None:
         help="always call CreateSession (default: reuse a fresh cached answer)",
     )
     process.set_defaults(handler=run_credential_process)
-    from roles_anywhere.credentials.serve import add_commands  # noqa: PLC0415 - serve imports this module
+    from roles_anywhere.credentials import serve, update  # noqa: PLC0415 - they import this module
 
-    add_commands(commands, add_credential_flags)
+    serve.add_commands(commands, add_credential_flags)
+    update.add_command(commands, add_credential_flags)
 
 
 def _dest(flag: str) -> str:

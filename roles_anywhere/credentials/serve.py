@@ -1,4 +1,4 @@
-"""``serve`` and ``update``: credentials that keep working while tbot rotates the SVID.
+"""``serve``: credentials that keep working while tbot rotates the SVID, over IMDSv2 on 127.0.0.1.
 
 ``serve`` answers as EC2's IMDSv2 does, on 127.0.0.1 (``aws_signing_helper serve``'s paths and
 rules: a token from ``PUT /latest/api/token`` with a TTL of 1-21,600 s, required on every read;
@@ -8,8 +8,7 @@ the certificate once at start-up, each refresh reads the SVID files again, and a
 rotated it) is a reason to refresh, as is expiry within five minutes. When a refresh fails, credentials
 that are still valid keep being served.
 
-``update`` keeps a named profile of a credentials file fresh, rewriting the file atomically (a
-temporary file renamed over it, 0600) and leaving every other line as it was.
+``update`` (``credentials.update``) keeps a profile of the shared credentials file fresh.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import secrets
 import socket
 import sys
@@ -207,7 +205,7 @@ class HopLimitedServer(ThreadingHTTPServer):
 
 
 def add_commands(commands: Any, add_credential_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Register ``serve`` and ``update``."""
+    """Register ``serve``."""
     serve = commands.add_parser("serve", help="an IMDSv2 endpoint on 127.0.0.1 that follows SVID rotation")
     add_credential_flags(serve)
     serve.add_argument(
@@ -217,11 +215,6 @@ def add_commands(commands: Any, add_credential_flags: Callable[[argparse.Argumen
         "--hop-limit", type=int, default=DEFAULT_HOP_LIMIT, help="IP TTL of the answers (default 64)"
     )
     serve.set_defaults(handler=run_serve)
-    update = commands.add_parser("update", help="keep a profile of the AWS credentials file fresh")
-    add_credential_flags(update)
-    update.add_argument("--profile", default="default", help="the profile to write (default: default)")
-    update.add_argument("--once", action="store_true", help="write once and exit")
-    update.set_defaults(handler=run_update)
 
 
 def refreshing_source(args: argparse.Namespace) -> RefreshingCredentials:
@@ -269,82 +262,3 @@ def run_serve(args: argparse.Namespace) -> int:
     server.shutdown()
     server.server_close()
     return 0
-
-
-def credentials_file() -> Path:
-    """``$AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``."""
-    return Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials")
-
-
-def with_profile(text: str, profile: str, credentials: dict[str, Any]) -> str:
-    """``text`` with ``profile``'s three keys set; every other line kept as it was."""
-    values = {
-        "aws_access_key_id": credentials["accessKeyId"],
-        "aws_secret_access_key": credentials["secretAccessKey"],
-        "aws_session_token": credentials["sessionToken"],
-    }
-    lines = text.splitlines()
-    out: list[str] = []
-    inside = found = False
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            if inside:  # leaving our section: add what was missing
-                out += [f"{k} = {v}" for k, v in values.items()]
-                values = {}
-            inside = stripped[1:-1].strip() == profile
-            found = found or inside
-            out.append(line)
-            continue
-        if inside and stripped.split("=", 1)[0].strip() in values:
-            key = stripped.split("=", 1)[0].strip()
-            out.append(f"{key} = {values.pop(key)}")
-            continue
-        out.append(line)
-    if inside:
-        out += [f"{k} = {v}" for k, v in values.items()]
-    elif not found:
-        out += ([""] if out else []) + [f"[{profile}]"] + [f"{k} = {v}" for k, v in values.items()]
-    return "\n".join(out) + "\n"
-
-
-def read_credentials_file(path: Path) -> str:
-    """The credentials file's text ("" if there is none); a FIFO, device or huge file is refused."""
-    from roles_anywhere.credentials.cache import read_regular_file  # noqa: PLC0415
-    from roles_anywhere.errors import ConfigError  # noqa: PLC0415
-
-    if not os.path.lexists(path):
-        return ""
-    data = read_regular_file(str(path))
-    if data is None:
-        raise ConfigError(str(path), "is not a regular file of at most 1 MiB, so it is not rewritten")
-    return data.decode("utf-8", errors="replace")
-
-
-def write_profile(path: Path, profile: str, credentials: dict[str, Any]) -> None:
-    """Rewrite ``path`` atomically (0600) with ``profile`` holding ``credentials``."""
-    from roles_anywhere.credentials.cache import write_private_file  # noqa: PLC0415
-
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private_file(str(path), with_profile(read_credentials_file(path), profile, credentials))
-
-
-def run_update(args: argparse.Namespace) -> int:
-    """Write the profile now, then again before expiry or when the SVID changes (or once)."""
-    from roles_anywhere.errors import ConfigError  # noqa: PLC0415
-
-    if not args.profile or any(c in args.profile for c in "[]\n\r"):
-        raise ConfigError("--profile", f"{args.profile!r} is not a profile name")
-    path = credentials_file()
-    read_credentials_file(path)  # refuse a file that cannot be rewritten before asking AWS
-    source = refreshing_source(args)
-    written: dict[str, Any] | None = None
-    while True:
-        credentials = source.current()
-        if credentials is not written:
-            write_profile(path, args.profile, credentials)
-            written = credentials
-            source.log(f"profile {args.profile} in {path} updated")
-        if args.once:
-            return 0
-        time.sleep(SVID_POLL_SECONDS)
