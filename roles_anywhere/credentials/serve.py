@@ -3,12 +3,19 @@
 ``serve`` answers as EC2's IMDSv2 does, on 127.0.0.1 (``aws_signing_helper serve``'s paths and
 rules: a token from ``PUT /latest/api/token`` with a TTL of 1-21,600 s, required on every read;
 a token request carrying ``X-Forwarded-For`` is refused; at most 256 live tokens). An application
-points its SDK at it with ``AWS_EC2_METADATA_SERVICE_ENDPOINT``. Unlike the Go helper, which reads
-the certificate once at start-up, each refresh reads the SVID files again, and a changed SVID (tbot
-rotated it) is a reason to refresh, as is expiry within five minutes. When a refresh fails, credentials
-that are still valid keep being served.
+points its SDK at it with ``AWS_EC2_METADATA_SERVICE_ENDPOINT``. Each refresh reads the SVID files
+again, and a changed SVID (tbot rotated it) is a reason to refresh, as is expiry within five minutes.
 
-``update`` (``credentials.update``) keeps a profile of the shared credentials file fresh.
+Beyond the Go helper, for a service that sits next to browsers and other users' processes:
+- **DNS rebinding.** A web page whose name is rebound to 127.0.0.1 can make a browser send the token
+  ``PUT`` (no CORS preflight for it) and read the answers. Only ``Host: 127.0.0.1:<port>``,
+  ``localhost:<port>`` or ``[::1]:<port>`` is answered, and any request carrying ``Origin`` or a
+  ``Sec-Fetch-*`` header (browsers send them; SDKs never do) is refused.
+- **No client waits on AWS.** Refreshes run in a background thread, one at a time, never holding the
+  lock the request handlers take; while valid credentials are held they are answered at once, and a
+  failed refresh is retried with exponential back-off (1 s doubling to 5 min), not per request.
+- **Nothing from an expired SVID.** Once the SVID the credentials came from has expired, or the
+  credentials themselves, the answer is 503 with the reason, as the credential cache does.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -38,6 +46,22 @@ MAX_TOKENS = 256
 TOKEN_PATH = "/latest/api/token"  # noqa: S105 - a URL path, not a secret
 CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials"
 SVID_POLL_SECONDS = 10.0
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 300.0
+REQUEST_WAIT_SECONDS = 0.5  # how long a request without valid credentials waits for a refresh in flight
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+
+
+class CredentialsUnavailableError(RuntimeError):
+    """No valid credentials can be answered now; the message says why."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One CreateSession answer and the end of the SVID it was obtained with."""
+
+    credentials: dict[str, Any]
+    svid_not_after: datetime
 
 
 def _fingerprint(path: Path) -> str | None:
@@ -47,50 +71,137 @@ def _fingerprint(path: Path) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
 
+def _expiration(credentials: dict[str, Any]) -> datetime:
+    moment = datetime.fromisoformat(str(credentials["expiration"]).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @dataclass
 class RefreshingCredentials:
-    """The current credentials for one role, fetched again when due; thread-safe."""
+    """The current credentials for one role, refreshed when due; thread-safe.
 
-    fetch: Callable[[], dict[str, Any]]  # reads the SVID files and calls CreateSession
+    The lock guards only the fields: no file read or network call is made while holding it, so a
+    slow or failing endpoint never makes a reader wait for the lock.
+    """
+
+    fetch: Callable[[], Fetched]  # reads the SVID files and calls CreateSession
     certificate: Path
     log: Callable[[str], None]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    monotonic: Callable[[], float] = time.monotonic
     credentials: dict[str, Any] | None = None
+    svid_not_after: datetime | None = None
     updated: datetime | None = None
     svid: str | None = None
     fetches: int = 0
+    failures: int = 0
+    retry_at: float = 0.0
+    _refreshing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _finished: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._finished = threading.Condition(self._lock)
+
+    def prime(self) -> None:
+        """The first credentials, fetched now; whatever fails is raised (a clear error at start-up)."""
+        svid = _fingerprint(self.certificate)
+        fetched = self.fetch()
+        with self._lock:
+            message = self._keep(fetched, svid)
+        self.log(message)
 
     def current(self) -> dict[str, Any]:
-        """Fresh credentials; refreshed first when due. Raises when none valid can be had."""
+        """Fresh credentials, refreshing first (and waiting for it) when due: for ``update``."""
+        if self._start_refresh_if_due():
+            self._run_refresh()
         with self._lock:
-            if self._due():
-                self._refresh()
-            if self.credentials is None or self._expires() <= self.now():
-                raise RuntimeError("no valid credentials (see the log)")
-            return self.credentials
+            while self._refreshing:
+                self._finished.wait()
+            return self._usable()
 
-    def _expires(self) -> datetime:
-        assert self.credentials is not None  # noqa: S101 - checked by callers
-        return datetime.fromisoformat(str(self.credentials["expiration"]).replace("Z", "+00:00"))
+    def for_request(self, wait: float = REQUEST_WAIT_SECONDS) -> dict[str, Any]:
+        """Credentials for an HTTP request, never waiting on AWS while valid ones are held.
 
-    def _due(self) -> bool:
+        A due refresh starts in the background. Only when nothing valid is held does the request
+        wait, at most ``wait`` seconds, for a refresh already in flight.
+        """
+        if self._start_refresh_if_due():
+            threading.Thread(target=self._run_refresh, name="refresh", daemon=True).start()
+        with self._lock:
+            try:
+                return self._usable()
+            except CredentialsUnavailableError:
+                if not self._refreshing:
+                    raise
+            self._finished.wait_for(lambda: not self._refreshing, timeout=wait)
+            return self._usable()
+
+    def _usable(self) -> dict[str, Any]:
+        """The held credentials if they and their SVID are still valid (caller holds the lock)."""
+        if self.credentials is None:
+            raise CredentialsUnavailableError(
+                "no credentials yet: CreateSession has not succeeded (see the log)"
+            )
+        moment = self.now()
+        if self.svid_not_after is not None and self.svid_not_after <= moment:
+            raise CredentialsUnavailableError(
+                f"the SVID these credentials came from expired at {self.svid_not_after:%Y-%m-%dT%H:%M:%SZ};"
+                " waiting for tbot to write a fresh one"
+            )
+        if _expiration(self.credentials) <= moment:
+            raise CredentialsUnavailableError(
+                "the credentials expired and no refresh has succeeded since (see the log)"
+            )
+        return self.credentials
+
+    def _start_refresh_if_due(self) -> bool:
+        """Claim the one refresh slot if a refresh is due and allowed now (back-off after failures)."""
+        svid = _fingerprint(self.certificate)  # read before taking the lock
+        with self._lock:
+            if self._refreshing or not self._due(svid) or self.monotonic() < self.retry_at:
+                return False
+            self._refreshing = True
+            return True
+
+    def _due(self, svid: str | None) -> bool:
         if self.credentials is None:
             return True
-        if self._expires() - REFRESH_BEFORE <= self.now():
+        if _expiration(self.credentials) - REFRESH_BEFORE <= self.now():
             return True
-        return _fingerprint(self.certificate) != self.svid  # tbot rotated the SVID
+        if self.svid_not_after is not None and self.svid_not_after <= self.now():
+            return True
+        return svid != self.svid  # tbot rotated the SVID
 
-    def _refresh(self) -> None:
+    def _run_refresh(self) -> None:
+        """Fetch without the lock; then record the answer, or the failure and when to try again."""
         svid = _fingerprint(self.certificate)
         try:
-            credentials = self.fetch()
+            fetched: Fetched | None = self.fetch()
+            error = ""
         except Exception as err:  # noqa: BLE001 - keep serving what is still valid; say why
-            self.log(f"refresh failed: {type(err).__name__}: {err}")
-            return
-        self.credentials, self.updated, self.svid = credentials, self.now(), svid
+            fetched, error = None, f"{type(err).__name__}: {err}"
+        with self._lock:
+            try:
+                if fetched is not None:
+                    message = self._keep(fetched, svid)
+                else:
+                    self.failures += 1
+                    delay = min(FIRST_RETRY_SECONDS * 2 ** (self.failures - 1), MAX_RETRY_SECONDS)
+                    self.retry_at = self.monotonic() + delay
+                    message = f"refresh failed: {error}; next attempt in {delay:g} s"
+            finally:
+                self._refreshing = False
+                self._finished.notify_all()
+        self.log(message)  # outside the lock: a blocked stderr must not stall the handlers
+
+    def _keep(self, fetched: Fetched, svid: str | None) -> str:
+        """Hold a fresh answer (caller holds the lock); the line to log."""
+        self.credentials, self.svid_not_after = fetched.credentials, fetched.svid_not_after
+        self.updated, self.svid = self.now(), svid
         self.fetches += 1
-        self.log(f"credentials refreshed (until {credentials.get('expiration')})")
+        self.failures, self.retry_at = 0, 0.0
+        return f"credentials refreshed (until {fetched.credentials.get('expiration')})"
 
 
 @dataclass
@@ -121,6 +232,40 @@ class Tokens:
             return end is not None and end > self.now()
 
 
+def token_ttl(text: str | None) -> int | None:
+    """The TTL a token request asks for (1-21,600 s; absent means the most), or None if malformed.
+
+    ASCII digits only: ``str.isdigit`` accepts ``'²'``, on which ``int`` fails.
+    """
+    if text is None:
+        return MAX_TOKEN_TTL
+    if not (0 < len(text) <= 5 and text.isascii() and text.isdigit()):
+        return None
+    ttl = int(text)
+    return ttl if 1 <= ttl <= MAX_TOKEN_TTL else None
+
+
+def allowed_hosts(port: int) -> frozenset[str]:
+    """The ``Host`` values a local SDK sends for this port; a rebound name is none of them."""
+    names = ("127.0.0.1", "localhost", "[::1]")
+    hosts = {f"{name}:{port}" for name in names}
+    if port == 80:  # a client may leave the default port out
+        hosts.update(names)
+    return frozenset(hosts)
+
+
+def browser_or_rebound(headers: Message, port: int) -> str | None:
+    """Why a request must be refused as coming from a browser or a rebound name; None if it is local."""
+    hosts = headers.get_all("Host") or []
+    if len(hosts) != 1 or hosts[0].strip().lower() not in allowed_hosts(port):
+        return "Host is not this endpoint's local address"
+    if headers.get("Origin") is not None:
+        return "requests from web pages (Origin) are refused"
+    if any(name.lower().startswith("sec-fetch-") for name in headers):
+        return "requests from browsers (Sec-Fetch-*) are refused"
+    return None
+
+
 def imds_handler(
     source: RefreshingCredentials, role_name: str, tokens: Tokens
 ) -> type[BaseHTTPRequestHandler]:
@@ -144,21 +289,31 @@ def imds_handler(
             self.end_headers()
             self.wfile.write(data)
 
+        def _refused(self) -> bool:
+            """Answer 403 to a browser or a rebound name; True if so."""
+            reason = browser_or_rebound(self.headers, self.connection.getsockname()[1])
+            if reason is not None:
+                self._answer(403, f"forbidden: {reason}")
+            return reason is not None
+
         def do_PUT(self) -> None:
+            if self._refused():
+                return
             if self.path.rstrip("/") != TOKEN_PATH:
                 self._answer(404, "not found")
                 return
             if self.headers.get("X-Forwarded-For") is not None:
                 self._answer(400, "unable to process requests with X-Forwarded-For header")
                 return
-            text = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds") or str(MAX_TOKEN_TTL)
-            if not text.isdigit() or not 1 <= int(text) <= MAX_TOKEN_TTL:
+            ttl = token_ttl(self.headers.get(TTL_HEADER))
+            if ttl is None:
                 self._answer(400, "invalid token TTL")
                 return
-            token = tokens.issue(int(text))
-            self._answer(200, token, **{"X-aws-ec2-metadata-token-ttl-seconds": text})
+            self._answer(200, tokens.issue(ttl), **{TTL_HEADER: str(ttl)})
 
         def do_GET(self) -> None:
+            if self._refused():
+                return
             path = self.path.rstrip("/")
             if path not in (CREDENTIALS_PATH, f"{CREDENTIALS_PATH}/{role_name}"):
                 self._answer(404, "not found")
@@ -170,8 +325,8 @@ def imds_handler(
                 self._answer(200, role_name)
                 return
             try:
-                credentials = source.current()
-            except RuntimeError as err:
+                credentials = source.for_request()
+            except CredentialsUnavailableError as err:
                 self._answer(503, str(err))
                 return
             document = {
@@ -186,7 +341,8 @@ def imds_handler(
             self._answer(200, json.dumps(document), "application/json")
 
         def do_POST(self) -> None:
-            self._answer(405, "method not allowed")
+            if not self._refused():
+                self._answer(405, "method not allowed")
 
     return Handler
 
@@ -224,9 +380,11 @@ def refreshing_source(args: argparse.Namespace) -> RefreshingCredentials:
 
     session_inputs(args)  # a bad flag or file is one line now, not a failed refresh later
 
-    def fetch() -> dict[str, Any]:
+    def fetch() -> Fetched:
+        request = session_inputs(args)
         verify = tls_verification(args.no_verify_ssl, args.ca_bundle)
-        return create_session(session_inputs(args), verify=verify, with_proxy=args.with_proxy)
+        credentials = create_session(request, verify=verify, with_proxy=args.with_proxy)
+        return Fetched(credentials, request.certificate.not_valid_after_utc)
 
     def log(message: str) -> None:
         print(
@@ -247,8 +405,14 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ConfigError("--port", f"must be 0-65535, got {args.port}")
     if not 1 <= args.hop_limit <= 255:
         raise ConfigError("--hop-limit", f"must be 1-255, got {args.hop_limit}")
+    from roles_anywhere.credentials.credential_process import SessionRefusedError  # noqa: PLC0415
+
     source = refreshing_source(args)
-    source.current()  # the first credentials, or a clear failure before listening
+    try:
+        source.prime()  # the first credentials, or a clear failure before listening
+    except SessionRefusedError as err:
+        print(f"error: {one_printable_line(str(err))}", file=sys.stderr)
+        return 1
     role_name = args.role_arn.rsplit("/", 1)[-1]
     server = HopLimitedServer(("127.0.0.1", args.port), imds_handler(source, role_name, Tokens()))
     server.hop_limit = args.hop_limit
