@@ -91,6 +91,8 @@ class WorkloadSettingsArgs(TypedDict):
     """Tags on the role and its profile, merged over ``iam.tags``."""
     profile: NotRequired[ProfileSettingsArgs]
     """Profile settings for this workload, over the stack-wide ``profile``."""
+    serve_port: NotRequired[int]
+    """With ``credentials: serve``, this workload's port (default: derived from its name)."""
 
 
 class BotOptionsArgs(TypedDict):
@@ -125,7 +127,9 @@ class AwsClientOptionsArgs(TypedDict):
     credentials: NotRequired[str]
     """``process`` (default, ``credential_process``), ``tbot``, or ``serve`` (an IMDSv2 endpoint per host)."""
     serve_port: NotRequired[int]
-    """The port ``roles-anywhere serve`` listens on, on 127.0.0.1 (default 9911)."""
+    """The first of the ports each workload's ``serve`` gets on 127.0.0.1 (default 9911)."""
+    serve_helper: NotRequired[str]
+    """``python`` (default, ``roles-anywhere serve``) or the Go ``aws_signing_helper`` (name or path)."""
     endpoint: NotRequired[str]
     """A Roles Anywhere endpoint other than AWS's."""
     endpoint_ca_file: NotRequired[str]

@@ -9,14 +9,19 @@ from pathlib import Path
 import pytest
 
 from roles_anywhere.cli import main
+from roles_anywhere.errors import ConfigError
 from roles_anywhere.render.quoting import RenderError, systemd_words
+from roles_anywhere.stack.serve_ports import assign_serve_ports, derived_port
 
 from .conftest import stack_config, write_stack
 
 
-def render(tmp_path: Path, capsys: pytest.CaptureFixture[str], **aws: object) -> Path:
+def render(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], orders_port: int | None = None, **aws: object
+) -> Path:
+    orders: dict[str, object] = {"spiffeId": "/svc/orders", "svidDirectory": "/opt/svid/100%$HOME"}
     workloads = {
-        "orders": {"spiffeId": "/svc/orders", "svidDirectory": "/opt/svid/100%$HOME", "bots": ["dev-ci"]},
+        "orders": {**orders, "bots": ["dev-ci"], **({"servePort": orders_port} if orders_port else {})},
         "billing": {"spiffeId": "/svc/billing", "svidDirectory": "/opt/svid/billing", "bots": ["dev-ci"]},
     }
     stack = write_stack(tmp_path, stack_config(aws={"credentials": "serve", **aws}, workloads=workloads))
@@ -29,7 +34,7 @@ def render(tmp_path: Path, capsys: pytest.CaptureFixture[str], **aws: object) ->
 def test_each_workload_gets_a_unit_and_an_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = render(tmp_path, capsys, servePort=9920)
+    out = render(tmp_path, capsys, orders_port=9920)
     unit = (out / "serve" / "orders.service").read_text()
     (exec_line,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
     assert exec_line.startswith('ExecStart="roles-anywhere" "serve" "--port" "9920" "--certificate" ')
@@ -39,23 +44,131 @@ def test_each_workload_gets_a_unit_and_an_environment(
     config = (out / "aws" / "config").read_text()
     assert "credential_process" not in config
     assert "export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:9920/" in config
-    assert (out / "serve" / "billing.service").exists()
+    billing = derived_port(9911, "billing")
+    assert f'"serve" "--port" "{billing}" ' in (out / "serve" / "billing.service").read_text()
+    assert (
+        f"AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:{billing}/\n"
+        in (out / "serve" / "billing.env").read_text()
+    )
+    assert f"export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:{billing}/" in config
+
+
+def test_two_workloads_never_share_a_port_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both on 9911 was the bug: an application pointed at one service got the other workload's role."""
+    out = render(tmp_path, capsys)
+    ports = {
+        name: (out / "serve" / f"{name}.env").read_text().split("http://127.0.0.1:", 1)[1].split("/")[0]
+        for name in ("orders", "billing")
+    }
+    assert ports == {
+        "orders": str(derived_port(9911, "orders")),
+        "billing": str(derived_port(9911, "billing")),
+    }
+    assert ports["orders"] != ports["billing"]
 
 
 def test_serve_is_in_the_stack_outputs_and_renders_the_same_from_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = render(tmp_path, capsys)
+    out = render(tmp_path, capsys, orders_port=9920)
     stack = tmp_path / "Pulumi.dev.yaml"
     assert main(["plan", "--json", "--config", str(stack)]) == 0
     outputs = json.loads(capsys.readouterr().out)["outputs"]
     assert outputs["aws"]["credentials"] == "serve"
     assert outputs["aws"]["servePort"] == 9911
+    assert outputs["aws"]["serveHelper"] == "python"
+    assert outputs["workloads"]["orders"]["servePort"] == 9920
+    assert outputs["workloads"]["billing"]["servePort"] == derived_port(9911, "billing")
     (tmp_path / "outputs.json").write_text(json.dumps(outputs))
     again = tmp_path / "again"
     assert main(["render", "--stack-outputs", str(tmp_path / "outputs.json"), "--out", str(again)]) == 0
-    for name in ("serve/orders.service", "serve/orders.env", "aws/config"):
+    for name in ("serve/orders.service", "serve/orders.env", "serve/billing.env", "aws/config"):
         assert (again / name).read_text() == (out / name).read_text(), name
+    # outputs written before each workload had its own port: derived as the plan derives them
+    for workload in outputs["workloads"].values():
+        del workload["servePort"]
+    (tmp_path / "old.json").write_text(json.dumps(outputs))
+    old = tmp_path / "old"
+    assert main(["render", "--stack-outputs", str(tmp_path / "old.json"), "--out", str(old)]) == 0
+    assert f"127.0.0.1:{derived_port(9911, 'orders')}/" in (old / "serve" / "orders.env").read_text()
+    assert (old / "serve" / "billing.env").read_text() == (out / "serve" / "billing.env").read_text()
+    # an outputs file that gives two workloads one port is refused
+    outputs["workloads"]["orders"]["servePort"] = outputs["workloads"]["billing"]["servePort"] = 9930
+    (tmp_path / "hostile.json").write_text(json.dumps(outputs))
+    assert (
+        main(["render", "--stack-outputs", str(tmp_path / "hostile.json"), "--out", str(tmp_path / "h")]) == 2
+    )
+    assert capsys.readouterr().err.startswith(
+        f"error: {tmp_path / 'hostile.json'}: workloads.orders.servePort: 9930 is also "
+        "workloads.billing.servePort; each workload's serve needs its own port"
+    )
+
+
+def test_a_ports_derived_from_its_name_alone() -> None:
+    """Adding or removing other workloads never moves a workload's port (unless it had to probe)."""
+    names = [f"service-{index}" for index in range(40)]
+    alone = {name: assign_serve_ports(9911, [name], {})[0][name] for name in names}
+    together, warnings = assign_serve_ports(9911, names, {})
+    moved = {name for name in names if together[name] != alone[name]}
+    assert len(moved) == len(warnings)
+    assert len(set(together.values())) == len(names)
+    assert all(9911 <= port < 19911 for port in together.values())
+
+
+def test_a_collision_takes_the_next_free_port_and_says_how_to_pin_it() -> None:
+    base = 65_533  # three ports left: names collide
+    ports, warnings = assign_serve_ports(base, ["a", "b", "c"], {})
+    assert sorted(ports.values()) == [65_533, 65_534, 65_535]
+    for warning in warnings:
+        name = warning.split(":", 1)[0].removeprefix("workloads.")
+        assert warning.endswith(f"set workloads.{name}.servePort: {ports[name]} to pin it")
+    with pytest.raises(ConfigError, match=r"aws.servePort: no free port left in 65533-65535"):
+        assign_serve_ports(base, ["a", "b", "c", "d"], {})
+    with pytest.raises(ConfigError, match=r"workloads.b.servePort: 9920 is also workloads.a.servePort"):
+        assign_serve_ports(9911, ["a", "b"], {"a": 9920, "b": 9920})
+
+
+def test_two_workloads_pinned_to_one_port_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    workloads = {
+        "orders": {"spiffeId": "/svc/orders", "servePort": 9950},
+        "billing": {"spiffeId": "/svc/billing", "servePort": 9950},
+    }
+    stack = write_stack(tmp_path, stack_config(aws={"credentials": "serve"}, workloads=workloads))
+    assert main(["plan", "--config", str(stack)]) == 2
+    assert capsys.readouterr().err == (
+        "error: workloads.orders.servePort: 9950 is also workloads.billing.servePort; "
+        "each workload's serve needs its own port\n"
+    )
+
+
+def test_serve_helper_runs_the_go_helpers_serve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = render(tmp_path, capsys, serveHelper="/usr/local/bin/aws_signing_helper", orders_port=9920)
+    unit = (out / "serve" / "orders.service").read_text()
+    (exec_line,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert exec_line.startswith('ExecStart="/usr/local/bin/aws_signing_helper" "serve" "--port" "9920" ')
+    assert "`/usr/local/bin/aws_signing_helper` `serve`" in (out / "README.md").read_text()
+
+
+def test_serve_helper_is_checked_like_signing_helper(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for aws, message in (
+        (
+            {"serveHelper": "./aws_signing_helper"},
+            "aws.serveHelper: must be a program name on PATH or an absolute path",
+        ),
+        (
+            {"serveHelper": "aws_signing_helper", "signingHelper": "python", "endpointCaFile": "/ca.pem"},
+            "aws: 'endpointCaFile' needs serveHelper: python",
+        ),
+    ):
+        stack = write_stack(tmp_path, stack_config(aws={"credentials": "serve", **aws}))
+        assert main(["plan", "--config", str(stack)]) == 2
+        assert capsys.readouterr().err.startswith(f"error: {message}")
 
 
 def test_other_modes_have_no_serve_files_or_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

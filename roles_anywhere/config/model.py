@@ -331,11 +331,12 @@ class AwsClientConfig(_ConfigModel):
     signing_helper: Text = DEFAULT_SIGNING_HELPER
     credentials: CredentialSource = "process"
     serve_port: WholeNumber = DEFAULT_SERVE_PORT
+    serve_helper: Text = PYTHON_SIGNING_HELPER
     endpoint: Text | None = None
     endpoint_ca_file: Text | None = None
     endpoint_url: Text | None = None
 
-    @field_validator("signing_helper")
+    @field_validator("signing_helper", "serve_helper")
     @classmethod
     def _signing_helper(cls, command: str) -> str:
         return command if command == PYTHON_SIGNING_HELPER else field_rules.command_path(command)
@@ -348,9 +349,7 @@ class AwsClientConfig(_ConfigModel):
     @field_validator("serve_port")
     @classmethod
     def _serve_port(cls, port: int) -> int:
-        if not 1_024 <= port <= 65_535:
-            raise ValueError(f"must be a port between 1024 and 65535 (no root needed), got {port}")
-        return port
+        return _serve_port(port)
 
     @field_validator("endpoint_url")
     @classmethod
@@ -364,12 +363,19 @@ class AwsClientConfig(_ConfigModel):
 
     @model_validator(mode="after")
     def _ca_file_needs_python(self) -> AwsClientConfig:
-        if self.endpoint_ca_file is not None and self.signing_helper != PYTHON_SIGNING_HELPER:
-            raise ValueError(
-                "'endpointCaFile' needs signingHelper: python "
-                "(aws_signing_helper has no flag to trust a CA file)"
-            )
+        for key, helper in (("signingHelper", self.signing_helper), ("serveHelper", self.serve_helper)):
+            if self.endpoint_ca_file is not None and helper != PYTHON_SIGNING_HELPER:
+                raise ValueError(
+                    f"'endpointCaFile' needs {key}: python "
+                    "(aws_signing_helper has no flag to trust a CA file)"
+                )
         return self
+
+
+def _serve_port(port: int) -> int:
+    if not 1_024 <= port <= 65_535:
+        raise ValueError(f"must be a port between 1024 and 65535 (no root needed), got {port}")
+    return port
 
 
 def _policy_arn_list(arns: list[str], too_many: str) -> list[str]:
@@ -451,6 +457,12 @@ class WorkloadConfig(_ConfigModel):
     path: RolePath | None = None
     tags: Tags | None = None
     profile: ProfileSettingsConfig = ProfileSettingsConfig()
+    serve_port: WholeNumber | None = None
+
+    @field_validator("serve_port")
+    @classmethod
+    def _serve_port(cls, port: int | None) -> int | None:
+        return None if port is None else _serve_port(port)
 
     @field_validator("svid_directory")
     @classmethod

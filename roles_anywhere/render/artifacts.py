@@ -53,6 +53,7 @@ class WorkloadView:
     spiffe_path: str
     credential_process: tuple[str, ...]
     serve: tuple[str, ...]
+    serve_port: int
     tbot_session_duration: str
     tbot_renewal_interval: str
     credentials_file: str
@@ -102,19 +103,22 @@ def credential_process_args(deployment: Deployment, workload: DeployedWorkload) 
     return tuple(args)
 
 
-def serve_args(deployment: Deployment, workload: DeployedWorkload) -> tuple[str, ...]:
-    """``roles-anywhere serve --port N …``: always this project's helper, which follows SVID rotation.
+def serve_args(deployment: Deployment, workload: DeployedWorkload, port: int) -> tuple[str, ...]:
+    """``<serveHelper> serve --port N …``: ``roles-anywhere`` unless ``aws.serveHelper`` names the Go helper.
 
-    ``aws_signing_helper serve`` reads the certificate once at start-up and breaks once tbot rotates
-    the SVID, so the rendered service runs ``roles-anywhere`` whatever ``signingHelper`` says.
+    Both follow tbot's rotation (the Go helper re-reads the files at every signature since 2024);
+    ``roles-anywhere serve`` also refuses browsers and rebound names and never stalls a client.
     """
+    helper = deployment.aws.serve_helper
+    program = PYTHON_HELPER_COMMAND if helper == PYTHON_SIGNING_HELPER else helper
     _, _, *flags = credential_process_args(deployment, workload)
-    return (PYTHON_HELPER_COMMAND, "serve", "--port", str(deployment.aws.serve_port), *flags)
+    return (program, "serve", "--port", str(port), *flags)
 
 
 def workload_views(deployment: Deployment) -> list[WorkloadView]:
     """Every workload, sorted by name, with its derived names."""
     views = []
+    ports = deployment.serve_ports() if deployment.aws.credentials == "serve" else {}
     for name, workload in sorted(deployment.workloads.items()):
         session = workload.session_duration
         views.append(
@@ -124,7 +128,8 @@ def workload_views(deployment: Deployment) -> list[WorkloadView]:
                 workload_identity=workload_identity_name(deployment.teleport.namespace, name),
                 spiffe_path=workload.spiffe_id.removeprefix(f"spiffe://{deployment.cluster}"),
                 credential_process=credential_process_args(deployment, workload),
-                serve=serve_args(deployment, workload),
+                serve=serve_args(deployment, workload, ports.get(name, deployment.aws.serve_port)),
+                serve_port=ports.get(name, deployment.aws.serve_port),
                 tbot_session_duration=format_duration(session),
                 tbot_renewal_interval=format_duration(min(MAX_RENEWAL_SECONDS, session // 2)),
                 credentials_file=str(PurePosixPath(workload.svid_directory) / AWS_CREDENTIALS_ARTIFACT),

@@ -28,6 +28,7 @@ from roles_anywhere.config.model import (
 from roles_anywhere.config.spiffe import SpiffeId
 from roles_anywhere.errors import ConfigError, SpiffeIdError, load_json, read_user_file
 from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
+from roles_anywhere.stack.serve_ports import assign_serve_ports
 
 __all__ = ["PROFILE_ARN", "ROLE_ARN", "TRUST_ANCHOR_ARN", "Deployment", "load_deployment"]
 
@@ -50,6 +51,9 @@ ProfileArn = Annotated[str, _matches(PROFILE_ARN, "a Roles Anywhere profile")]
 RoleArn = Annotated[str, _matches(ROLE_ARN, "an IAM role")]
 AbsolutePath = Annotated[str, _check(field_rules.absolute_path)]
 HostPath = Annotated[str, _check(lambda path: field_rules.absolute_path(path, in_aws_config=False))]
+HelperCommand = Annotated[
+    str, _check(lambda c: c if c == PYTHON_SIGNING_HELPER else field_rules.command_path(c))
+]
 
 
 class _OutputModel(BaseModel):
@@ -86,11 +90,10 @@ class DeployedTeleport(_OutputModel):
 class DeployedAws(_OutputModel):
     """AWS client settings as exported."""
 
-    signing_helper: Annotated[
-        str, _check(lambda c: c if c == PYTHON_SIGNING_HELPER else field_rules.command_path(c))
-    ]
+    signing_helper: HelperCommand
     credentials: CredentialSource
     serve_port: int = Field(9911, ge=1_024, le=65_535)
+    serve_helper: HelperCommand = PYTHON_SIGNING_HELPER
     endpoint: Annotated[str, _check(field_rules.service_url)] | None = None
     endpoint_ca_file: AbsolutePath | None = None
     endpoint_url: Annotated[str, _check(lambda u: field_rules.service_url(u, https_only=False))] | None = None
@@ -113,6 +116,8 @@ class DeployedWorkload(_OutputModel):
     permissions_boundary: str | None = None
     accept_role_session_name: bool = False
     require_instance_properties: bool = False
+    # With aws.credentials: serve; absent in outputs written before each workload had its own port.
+    serve_port: int | None = Field(None, ge=1_024, le=65_535)
 
     @property
     def role_session_name(self) -> str | None:
@@ -154,6 +159,12 @@ class Deployment(_OutputModel):
         match = TRUST_ANCHOR_ARN.fullmatch(self.trust_anchor_arn)
         assert match is not None  # noqa: S101 - guaranteed by the field's validator
         return match.group("region")
+
+    def serve_ports(self) -> dict[str, int]:
+        """Each workload's ``serve`` port: as exported, else derived as ``plan`` would (older outputs)."""
+        pinned = {name: w.serve_port for name, w in self.workloads.items() if w.serve_port is not None}
+        ports, _ = assign_serve_ports(self.aws.serve_port, sorted(self.workloads), pinned)
+        return ports
 
 
 def load_deployment(outputs: Mapping[str, Any], *, source: str) -> Deployment:
@@ -222,5 +233,7 @@ def _check_consistency(deployment: Deployment, source: str) -> None:
         naming.check_distinct_spiffe_ids(
             (name, str(SpiffeId.parse(w.spiffe_id))) for name, w in sorted(deployment.workloads.items())
         )
+        if deployment.aws.credentials == "serve":
+            deployment.serve_ports()  # two workloads exported with one port are refused
     except ConfigError as err:
         raise ConfigError(f"{source}: {err.key}", err.message) from None

@@ -39,6 +39,7 @@ def workload_output(workload: Workload, *, role_arn: Any, profile_arn: Any) -> d
         "permissionsBoundary": workload.permissions_boundary,
         "acceptRoleSessionName": workload.profile.accept_role_session_name,
         "requireInstanceProperties": workload.profile.require_instance_properties,
+        **({"servePort": workload.serve_port} if workload.serve_port is not None else {}),
     }
 
 
@@ -83,7 +84,11 @@ def stack_outputs(
         AWS: {
             "signingHelper": spec.aws.signing_helper,
             "credentials": spec.aws.credentials,
-            **({"servePort": spec.aws.serve_port} if spec.aws.credentials == "serve" else {}),
+            **(
+                {"servePort": spec.aws.serve_port, "serveHelper": spec.aws.serve_helper}
+                if spec.aws.credentials == "serve"
+                else {}
+            ),
             **{
                 key: value
                 for key, value in (

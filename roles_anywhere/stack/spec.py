@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -39,6 +39,7 @@ from roles_anywhere.config.model import (
 from roles_anywhere.config.spiffe import SpiffeId, validate_trust_domain
 from roles_anywhere.errors import ConfigError, SpiffeIdError
 from roles_anywhere.iam.policy import policy_json
+from roles_anywhere.stack.serve_ports import assign_serve_ports
 
 PENDING_BUNDLE = CaBundle(certificates=())  # the bundle is another resource's output, checked later
 
@@ -79,6 +80,7 @@ class Workload:
     path: str = "/"
     tags: tuple[tuple[str, str], ...] = ()
     profile: ProfileSettings = ProfileSettings()
+    serve_port: int | None = None  # with aws.credentials: serve, the port its serve listens on
 
     @property
     def max_session_duration(self) -> int:
@@ -123,6 +125,7 @@ class AwsClientSettings:
     signing_helper: str = "aws_signing_helper"
     credentials: CredentialSource = "process"
     serve_port: int = 9911
+    serve_helper: str = "python"
     endpoint: str | None = None
     endpoint_ca_file: str | None = None
     endpoint_url: str | None = None
@@ -223,6 +226,7 @@ def load_spec(
     except ValidationError as err:
         raise _config_error(err.errors(include_url=False, include_input=False)) from None
     workloads = tuple(_workload(name, config.workloads[name], config) for name in sorted(config.workloads))
+    workloads, port_warnings = _with_serve_ports(config, workloads)
     _check_distinct_svid_directories(workloads)
     naming.check_distinct_spiffe_ids((w.name, str(w.spiffe_id)) for w in workloads)
     namespace = _namespace(config, stack)
@@ -254,12 +258,14 @@ def load_spec(
         + loaded.warnings
         + tuple(_quota_warnings(config, workloads))
         + tuple(_broad_permission_warnings(workloads))
-        + tuple(_unissued_warnings(workloads)),
+        + tuple(_unissued_warnings(workloads))
+        + tuple(port_warnings),
         teleport=teleport,
         aws=AwsClientSettings(
             signing_helper=config.aws.signing_helper,
             credentials=config.aws.credentials,
             serve_port=config.aws.serve_port,
+            serve_helper=config.aws.serve_helper,
             endpoint=config.aws.endpoint,
             endpoint_ca_file=config.aws.endpoint_ca_file,
             endpoint_url=config.aws.endpoint_url,
@@ -318,6 +324,19 @@ def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload
         tags=tuple(sorted(tags.items())),
         profile=_profile_settings(name, config, stack),
     )
+
+
+def _with_serve_ports(
+    config: StackConfig, workloads: tuple[Workload, ...]
+) -> tuple[tuple[Workload, ...], list[str]]:
+    """With ``aws.credentials: serve``, each workload with its own port (``stack.serve_ports``)."""
+    if config.aws.credentials != "serve":
+        return workloads, []
+    pinned = {
+        name: port for name, settings in config.workloads.items() if (port := settings.serve_port) is not None
+    }
+    ports, warnings = assign_serve_ports(config.aws.serve_port, [w.name for w in workloads], pinned)
+    return tuple(replace(w, serve_port=ports[w.name]) for w in workloads), warnings
 
 
 def _profile_settings(name: str, config: WorkloadConfig, stack: StackConfig) -> ProfileSettings:
