@@ -1,19 +1,41 @@
 """``update``: keep a profile of the AWS shared credentials file fresh while tbot rotates the SVID.
 
-The file is rewritten atomically (a temporary file renamed over it, 0600), every other line kept as
-it was.
+The file (``$AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``) also holds the user's own
+keys, and botocore refuses all of it when it cannot read it. So only the profile's three keys change,
+parsed and checked as botocore parses (``credentials.shared_file``), and the file is replaced
+atomically: a 0600 temporary file beside it, renamed over it.
+
+* Several ``update``s (one per workload) may share the file: each holds an ``flock`` on
+  ``<file>.lock`` (created 0600 beside it, kept afterwards; refused unless a regular file of ours closed
+  to others, never followed when a link) from reading the file to the rename, so none loses another's
+  write. Other writers (an editor, ``aws configure``) do not take it.
+* The file itself must be a regular file of ours, at most 1 MiB, UTF-8: a link is refused and left
+  alone (renaming over it would silently replace the link with a file), as is a FIFO, a device, a
+  folder, another user's file (renaming would make it ours). The folder holding it may be a link
+  (``~/.aws`` often is): the file is rewritten in the folder the link points to.
+* Every refusal is one line naming the file (or ``--profile``) and the line and section at fault,
+  never a line's text, and writes nothing; the file is checked before AWS is asked.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from roles_anywhere.credentials.serve import SVID_POLL_SECONDS, refreshing_source
+from roles_anywhere.credentials.shared_file import KEYS, check_profile_name, with_profile
+from roles_anywhere.errors import ConfigError
+
+NOT_REGULAR = "is not a regular file of at most 1 MiB, so it is not rewritten"
+# Values of the right shape for checking, before AWS is asked, that the file can be rewritten.
+_PLACEHOLDERS = dict.fromkeys(KEYS, "roles-anywhere-check")
 
 
 def add_command(commands: Any, add_credential_flags: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -30,73 +52,128 @@ def credentials_file() -> Path:
     return Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials")
 
 
-def with_profile(text: str, profile: str, credentials: dict[str, Any]) -> str:
-    """``text`` with ``profile``'s three keys set; every other line kept as it was."""
-    values = {
+def read_credentials_file(path: Path) -> str:
+    """The file's text ("" if there is none); a link, FIFO, device, folder or huge file is refused.
+
+    Opened without following a link or blocking on a FIFO, and checked before reading.
+    """
+    from roles_anywhere.credentials.cache import MAX_CREDENTIAL_FILE_BYTES  # noqa: PLC0415
+
+    where = str(path)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ""
+    except OSError as err:
+        if os.path.islink(path):
+            raise ConfigError(
+                where,
+                "is a symbolic link; update replaces the file it writes, so it neither follows nor "
+                "replaces a link (point AWS_SHARED_CREDENTIALS_FILE at the file itself)",
+            ) from None
+        raise ConfigError(where, f"cannot be read ({err.strerror}), so it is not rewritten") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(where, NOT_REGULAR)
+        if info.st_uid != os.getuid():
+            raise ConfigError(
+                where, f"belongs to another user (uid {info.st_uid}); rewriting it would make it ours"
+            )
+        data = _read_at_most(descriptor, MAX_CREDENTIAL_FILE_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_CREDENTIAL_FILE_BYTES:
+        raise ConfigError(where, NOT_REGULAR)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(where, f"is not UTF-8 text (byte {err.start}), so it is not rewritten") from None
+
+
+def _read_at_most(descriptor: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(descriptor, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold ``<path>.lock`` exclusively: concurrent ``update``s read, change and rename one at a time."""
+    lock = f"{path}.lock"
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        descriptor = os.open(lock, flags, 0o600)
+    except OSError as err:
+        if os.path.islink(lock):
+            raise ConfigError(lock, "is a symbolic link, and update's lock is never followed") from None
+        raise ConfigError(lock, f"cannot be opened ({err.strerror}), so nothing was written") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(lock, "is not a regular file, so it cannot be update's lock")
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise ConfigError(
+                lock,
+                f"is not ours alone (uid {info.st_uid}, mode {stat.S_IMODE(info.st_mode):o}; want ours, 600)",
+            )
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def credential_values(credentials: dict[str, Any]) -> dict[str, str]:
+    """The three keys of the file, from a CreateSession answer."""
+    return {
         "aws_access_key_id": credentials["accessKeyId"],
         "aws_secret_access_key": credentials["secretAccessKey"],
         "aws_session_token": credentials["sessionToken"],
     }
-    lines = text.splitlines()
-    out: list[str] = []
-    inside = found = False
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            if inside:  # leaving our section: add what was missing
-                out += [f"{k} = {v}" for k, v in values.items()]
-                values = {}
-            inside = stripped[1:-1].strip() == profile
-            found = found or inside
-            out.append(line)
-            continue
-        if inside and stripped.split("=", 1)[0].strip() in values:
-            key = stripped.split("=", 1)[0].strip()
-            out.append(f"{key} = {values.pop(key)}")
-            continue
-        out.append(line)
-    if inside:
-        out += [f"{k} = {v}" for k, v in values.items()]
-    elif not found:
-        out += ([""] if out else []) + [f"[{profile}]"] + [f"{k} = {v}" for k, v in values.items()]
-    return "\n".join(out) + "\n"
 
 
-def read_credentials_file(path: Path) -> str:
-    """The credentials file's text ("" if there is none); a FIFO, device or huge file is refused."""
-    from roles_anywhere.credentials.cache import read_regular_file  # noqa: PLC0415
-    from roles_anywhere.errors import ConfigError  # noqa: PLC0415
+def write_profile(path: Path, profile: str, values: dict[str, str]) -> None:
+    """Rewrite ``path`` (0600, atomically, under the lock) with ``profile`` holding ``values``."""
+    from roles_anywhere.credentials.cache import (  # noqa: PLC0415
+        MAX_CREDENTIAL_FILE_BYTES,
+        write_private_file,
+    )
 
-    if not os.path.lexists(path):
-        return ""
-    data = read_regular_file(str(path))
-    if data is None:
-        raise ConfigError(str(path), "is not a regular file of at most 1 MiB, so it is not rewritten")
-    return data.decode("utf-8", errors="replace")
-
-
-def write_profile(path: Path, profile: str, credentials: dict[str, Any]) -> None:
-    """Rewrite ``path`` atomically (0600) with ``profile`` holding ``credentials``."""
-    from roles_anywhere.credentials.cache import write_private_file  # noqa: PLC0415
-
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private_file(str(path), with_profile(read_credentials_file(path), profile, credentials))
+    check_profile_name(profile)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(str(path), f"its folder cannot be made ({err.strerror})") from None
+    with locked(path):
+        text = with_profile(read_credentials_file(path), profile, values, str(path))
+        if len(text.encode("utf-8")) > MAX_CREDENTIAL_FILE_BYTES:
+            raise ConfigError(str(path), "would grow past 1 MiB, so it is not rewritten")
+        try:
+            write_private_file(str(path), text)
+        except OSError as err:
+            raise ConfigError(
+                str(path), f"cannot be written ({err.strerror}); it was left as it was"
+            ) from None
 
 
 def run_update(args: argparse.Namespace) -> int:
     """Write the profile now, then again before expiry or when the SVID changes (or once)."""
-    from roles_anywhere.errors import ConfigError  # noqa: PLC0415
-
-    if not args.profile or any(c in args.profile for c in "[]\n\r"):
-        raise ConfigError("--profile", f"{args.profile!r} is not a profile name")
+    check_profile_name(args.profile)
     path = credentials_file()
-    read_credentials_file(path)  # refuse a file that cannot be rewritten before asking AWS
+    # Refuse a file that cannot be rewritten before asking AWS.
+    with_profile(read_credentials_file(path), args.profile, _PLACEHOLDERS, str(path))
     source = refreshing_source(args)
     written: dict[str, Any] | None = None
     while True:
         credentials = source.current()
         if credentials is not written:
-            write_profile(path, args.profile, credentials)
+            write_profile(path, args.profile, credential_values(credentials))
             written = credentials
             source.log(f"profile {args.profile} in {path} updated")
         if args.once:
