@@ -5,7 +5,10 @@ what a browser or an attacker would send."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +26,7 @@ from roles_anywhere.credentials.serve import (
     RefreshingCredentials,
     Tokens,
     imds_handler,
+    peer_uid,
     token_ttl,
 )
 
@@ -335,3 +339,53 @@ def test_without_valid_credentials_a_request_waits_briefly_for_a_refresh_in_flig
             break
         except CredentialsUnavailableError:
             assert time.monotonic() < deadline
+
+
+def test_the_peer_of_a_loopback_connection_is_its_owner(tmp_path: Path) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener, socket.create_connection(listener.getsockname(), timeout=5) as client:
+        accepted, _ = listener.accept()
+        with accepted:
+            assert peer_uid(accepted) == os.getuid()
+            assert peer_uid(client) == os.getuid()  # either end: the table has both
+            (tmp_path / "empty").write_text("")
+            assert peer_uid(accepted, str(tmp_path / "empty")) is None
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_allow_uid_answers_only_that_users_processes(served: Served, allowed: bool) -> None:
+    served.server.allowed_uids = frozenset({os.getuid() if allowed else os.getuid() + 4242})
+    served.server.log = served.lines.append
+    if allowed:
+        assert served.credentials()[0] == 200
+        return
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as connection:
+        connection.sendall(
+            f"PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n\r\n".encode()
+        )
+        assert connection.recv(1024) == b""  # closed unanswered
+    assert served.lines[-1] == f"refused a connection from uid {os.getuid()}"
+
+
+SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")  # one another user may run (not in /root)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or SYSTEM_PYTHON is None,
+    reason="needs root and a system python3",
+)
+def test_another_local_user_is_refused_with_allow_uid(served: Served) -> None:
+    served.server.allowed_uids = frozenset({0})
+    served.server.log = served.lines.append
+    client = (
+        "import socket,sys\n"
+        f"c=socket.create_connection(('127.0.0.1',{served.port}),timeout=5)\n"
+        f"c.sendall(b'PUT /latest/api/token HTTP/1.1\\r\\nHost: 127.0.0.1:{served.port}\\r\\n\\r\\n')\n"
+        "sys.stdout.write(repr(c.recv(1024)))\n"
+    )
+    result = subprocess.run(
+        [str(SYSTEM_PYTHON), "-c", client], user=65534, capture_output=True, text=True, timeout=30, check=True
+    )
+    assert result.stdout == "b''"
+    assert served.lines[-1] == "refused a connection from uid 65534"
+    assert served.credentials()[0] == 200  # root, allowed

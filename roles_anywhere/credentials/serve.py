@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import secrets
 import socket
 import sys
@@ -46,6 +47,7 @@ MAX_TOKENS = 256
 TOKEN_PATH = "/latest/api/token"  # noqa: S105 - a URL path, not a secret
 CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials"
 SVID_POLL_SECONDS = 10.0
+PROC_NET_TCP = "/proc/net/tcp"
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 300.0
 REQUEST_WAIT_SECONDS = 0.5  # how long a request without valid credentials waits for a refresh in flight
@@ -347,17 +349,56 @@ def imds_handler(
     return Handler
 
 
+def peer_uid(connection: socket.socket, table: str = PROC_NET_TCP) -> int | None:
+    """The uid that owns the other end of a loopback TCP connection, from Linux's socket table.
+
+    The client's socket is the row whose local address is the connection's peer and whose remote
+    address is ours. None when there is no such row (not Linux, or the client already left).
+    """
+    try:
+        local = _proc_address(*connection.getpeername()[:2])
+        remote = _proc_address(*connection.getsockname()[:2])
+        with open(table, encoding="ascii") as rows:
+            for row in rows:
+                fields = row.split()
+                if len(fields) > 7 and fields[1] == local and fields[2] == remote:
+                    return int(fields[7])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _proc_address(host: str, port: int) -> str:
+    """``127.0.0.1``, 9911 as /proc/net/tcp prints it: the address as a native-endian word, in hex."""
+    return f"{int.from_bytes(socket.inet_aton(host), sys.byteorder):08X}:{port:04X}"
+
+
 class HopLimitedServer(ThreadingHTTPServer):
-    """127.0.0.1 only; every answer's IP TTL set to the hop limit, as the Go helper does."""
+    """127.0.0.1 only; every answer's IP TTL set to the hop limit, as the Go helper does.
+
+    With ``allowed_uids``, a connection from a process of any other user is closed unanswered.
+    """
 
     daemon_threads = True
     hop_limit = DEFAULT_HOP_LIMIT
+    allowed_uids: frozenset[int] | None = None
+    log: Callable[[str], None] = staticmethod(lambda _message: None)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         """Accept, then cap the TTL of the connection's packets."""
         connection, address = super().get_request()
         connection.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, self.hop_limit)
         return connection, address
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        """Only the allowed users' processes, when ``--allow-uid`` names them."""
+        if self.allowed_uids is None:
+            return True
+        uid = peer_uid(request)
+        if uid in self.allowed_uids:
+            return True
+        self.log(f"refused a connection from {'an unknown user' if uid is None else f'uid {uid}'}")
+        return False
 
 
 def add_commands(commands: Any, add_credential_flags: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -369,6 +410,13 @@ def add_commands(commands: Any, add_credential_flags: Callable[[argparse.Argumen
     )
     serve.add_argument(
         "--hop-limit", type=int, default=DEFAULT_HOP_LIMIT, help="IP TTL of the answers (default 64)"
+    )
+    serve.add_argument(
+        "--allow-uid",
+        type=int,
+        action="append",
+        metavar="UID",
+        help="answer only processes of this user (repeatable; Linux); default: any local process",
     )
     serve.set_defaults(handler=run_serve)
 
@@ -405,6 +453,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ConfigError("--port", f"must be 0-65535, got {args.port}")
     if not 1 <= args.hop_limit <= 255:
         raise ConfigError("--hop-limit", f"must be 1-255, got {args.hop_limit}")
+    if args.allow_uid and not os.path.exists(PROC_NET_TCP):
+        raise ConfigError("--allow-uid", f"needs {PROC_NET_TCP} (Linux) to tell who connects")
     from roles_anywhere.credentials.credential_process import SessionRefusedError  # noqa: PLC0415
 
     source = refreshing_source(args)
@@ -416,6 +466,9 @@ def run_serve(args: argparse.Namespace) -> int:
     role_name = args.role_arn.rsplit("/", 1)[-1]
     server = HopLimitedServer(("127.0.0.1", args.port), imds_handler(source, role_name, Tokens()))
     server.hop_limit = args.hop_limit
+    if args.allow_uid:
+        server.allowed_uids = frozenset(args.allow_uid)
+        server.log = source.log
     port = server.server_address[1]
     print(f"export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:{port}/", flush=True)
     stopping = stop_on_signals()
