@@ -67,7 +67,7 @@ class Endpoint:
 class Served:
     """A running serve endpoint on an ephemeral port, over a fake CreateSession."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, port: int = 0) -> None:
         self.certificate = tmp_path / "svid.pem"
         self.certificate.write_text("first SVID")
         self.endpoint = Endpoint()
@@ -80,7 +80,7 @@ class Served:
             monotonic=lambda: self.clock[0],
         )
         self.source.prime()
-        self.server = HopLimitedServer(("127.0.0.1", 0), imds_handler(self.source, ROLE, Tokens()))
+        self.server = HopLimitedServer(("127.0.0.1", port), imds_handler(self.source, ROLE, Tokens()))
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
