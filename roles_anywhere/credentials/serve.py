@@ -380,6 +380,7 @@ class HopLimitedServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops a burst of connects: each then waits 1 s to retry
     hop_limit = DEFAULT_HOP_LIMIT
     allowed_uids: frozenset[int] | None = None
     log: Callable[[str], None] = staticmethod(lambda _message: None)
