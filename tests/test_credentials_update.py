@@ -28,7 +28,7 @@ from roles_anywhere.credentials.shared_file import (
     scan,
     with_profile,
 )
-from roles_anywhere.credentials.update import write_profile
+from roles_anywhere.credentials.update import credentials_file, write_profile
 from roles_anywhere.errors import ConfigError
 from roles_anywhere.sandbox.server import Sandbox
 
@@ -256,6 +256,22 @@ REWRITES = [
         "default",
     ),
     (
+        "a stale aws_security_token is replaced too: botocore reads it before aws_session_token",
+        "",
+        "[default]\naws_security_token = STALE\naws_access_key_id = ASIAOLD\n",
+        f"[default]\naws_security_token = newtoken\n{KEYS_LF}",
+        "[b]\naws_security_token = THEIRS\n",
+        "default",
+    ),
+    (
+        "an aws_security_token inherited from [DEFAULT] is overridden in the section",
+        "[DEFAULT]\naws_security_token = INHERITED\n",
+        "",
+        f"\n[default]\n{KEYS_LF}aws_security_token = newtoken\n",
+        "",
+        "default",
+    ),
+    (
         "a profile name with a space and unicode",
         "[default]\naws_access_key_id = AKIADEF\naws_secret_access_key = def\n",
         "[mein Profil ü]\naws_access_key_id = ASIAOLD\n",
@@ -293,6 +309,23 @@ def test_only_the_profile_changes_and_botocore_reads_the_result(
             )
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in path.parent.iterdir()) == ["credentials", "credentials.lock"]
+
+
+def test_the_path_is_the_one_botocore_reads_with_vars_and_home_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, botocore_env: Any
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CREDENTIALS_FOLDER", str(tmp_path / "elsewhere"))
+    for named, expected in [
+        ("~/creds", tmp_path / "home" / "creds"),
+        ("$CREDENTIALS_FOLDER/creds", tmp_path / "elsewhere" / "creds"),
+        ("", tmp_path / "home" / ".aws" / "credentials"),
+    ]:
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", named)
+        assert credentials_file() == expected
+        write_profile(credentials_file(), "default", NEW)
+        botocore_env(Path(named or "~/.aws/credentials"))  # botocore given the same name
+        assert botocore_credentials("default") == ("ASIANEW", "newsecret", "newtoken")
 
 
 def test_a_missing_file_and_folder_are_made_private(tmp_path: Path) -> None:

@@ -20,16 +20,18 @@ and so does this module (the standard library's, not botocore's code: workload h
   a nested value that is not ``name = value`` lines makes botocore refuse the file; so does this module,
   naming the line and section (never a line's text: it may hold a key);
 * ``[DEFAULT]`` is no profile: its options are inherited by every section. ``--profile DEFAULT`` is
-  refused; a ``[DEFAULT]`` section in the file is left alone (our profile sets all three keys itself).
+  refused; a ``[DEFAULT]`` section in the file is left alone (our profile sets the keys itself).
 
-Rewriting: the target section's ``aws_access_key_id``, ``aws_secret_access_key`` and ``aws_session_token``
-are replaced in place (the name, delimiter and spacing before the value kept as written; the old
-value's continuation lines dropped); the missing ones go after the section's last option, indented
-like it (so a following indented header stays a header); a missing section is appended at the end
-after a blank line. Every line keeps its own ending; new lines take the file's first line ending
-(``\n`` if it has none). A missing final newline is kept, unless our lines go after that last line:
-it then gets one. The result is refused unless it parses, the text before and after the target
-section is byte-identical, every other section reads the same, and the target reads the new keys.
+Rewriting: the target section's ``aws_access_key_id``, ``aws_secret_access_key`` and
+``aws_session_token`` (and ``aws_security_token`` when the profile has one, its own or from
+``[DEFAULT]``: botocore reads that older name first, so a stale one would win over the new token) are
+replaced in place (the name, delimiter and spacing before the value kept as written; the old value's
+continuation lines dropped); the missing ones go after the section's last option, indented like it
+(so a following indented header stays a header); a missing section is appended at the end after a
+blank line. Every line keeps its own ending; new lines take the file's first line ending (``\n`` if
+it has none). A missing final newline is kept, unless our lines go after that last line: it then gets
+one. The result is refused unless it parses, the text before and after the target section is
+byte-identical, every other section reads the same, and the target reads the new keys.
 
 Profile names (``check_profile_name``): non-empty, printable characters only (no control, format or
 separator character, so nothing ``str.splitlines`` splits on), no ``[`` or ``]`` (the AWS CLI's own
@@ -48,6 +50,8 @@ from typing import Any
 from roles_anywhere.errors import ConfigError
 
 KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+# botocore's shared-file provider reads this older name before aws_session_token: a stale one would win.
+LEGACY_TOKEN = "aws_security_token"  # noqa: S105 - a key's name, not a secret
 DEFAULT_SECTION = configparser.DEFAULTSECT
 # configparser's own patterns, so a header or option here is exactly one there.
 _HEADER = configparser.RawConfigParser.SECTCRE
@@ -235,6 +239,8 @@ def with_profile(text: str, profile: str, values: dict[str, str], where: str) ->
     check_profile_name(profile)
     check_values(values, where)
     before, defaults = _parse(text, where)
+    if LEGACY_TOKEN in before.get(profile, defaults):  # in the section or inherited from [DEFAULT]
+        values = {**values, LEGACY_TOKEN: values["aws_session_token"]}
     lines = scan(text)
     if any(line.kind == "error" for line in lines):  # pragma: no cover - configparser refused it above
         raise ConfigError(where, f"cannot be rewritten without touching other profiles; {NOT_REWRITTEN}")
@@ -248,7 +254,9 @@ def with_profile(text: str, profile: str, values: dict[str, str], where: str) ->
         start = end = len(text)
         middle = "" if not lines or lines[-1].ending else ending
         middle += ending if lines and lines[-1].text.strip() else ""
-        middle += f"[{profile}]{ending}" + "".join(f"{key} = {values[key]}{ending}" for key in KEYS)
+        middle += f"[{profile}]{ending}" + "".join(
+            f"{key} = {value}{ending}" for key, value in values.items()
+        )
     result = text[:start] + middle + text[end:]
     _check(result, text, (start, end), profile=profile, values=values, parsed=(before, defaults), where=where)
     return result
@@ -278,7 +286,7 @@ def _rewritten(ours: list[Line], following: Line | None, values: dict[str, str],
         # Not deeper than the line above (else they would continue its value), and not shallower than
         # the next header (else it would continue theirs).
         indent = anchor.indent if anchor.kind == "option" else following.indent if following else ""
-        kept[last:last] = [f"{indent}{key} = {missing[key]}{ending}" for key in KEYS if key in missing]
+        kept[last:last] = [f"{indent}{key} = {value}{ending}" for key, value in missing.items()]
     return "".join(kept)
 
 
@@ -307,6 +315,6 @@ def _check(
     if {name: options for name, options in after.items() if name != profile} != others:
         raise refused
     inherited = {k: _value(v, where, DEFAULT_SECTION, k) for k, v in defaults.items()}  # parsed above
-    wanted = {k: v for k, v in before.get(profile, inherited).items() if k not in KEYS} | values
+    wanted = {k: v for k, v in before.get(profile, inherited).items() if k not in values} | values
     if after.get(profile) != wanted:
         raise refused

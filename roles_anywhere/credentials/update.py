@@ -48,8 +48,12 @@ def add_command(commands: Any, add_credential_flags: Callable[[argparse.Argument
 
 
 def credentials_file() -> Path:
-    """``$AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``."""
-    return Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials")
+    """``$AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``: the file botocore reads.
+
+    ``$VAR`` and ``~`` are expanded as botocore expands them (``configloader.raw_config_parse``).
+    """
+    named = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"
+    return Path(os.path.expanduser(os.path.expandvars(named)))
 
 
 def read_credentials_file(path: Path) -> str:
