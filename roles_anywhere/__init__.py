@@ -5,16 +5,19 @@ repository's ``components/``), ``plan``, which runs that program under the SDK's
 ``sandbox``, which runs it against the local sandbox.
 """
 
-from pathlib import Path as _Path
+import os as _os  # not pathlib: every ``roles-anywhere`` call imports this, a cached one included
 
 PROJECT = "teleport-roles-anywhere"
 
 # ``components`` and ``templates`` are links to the repository's top-level folders (a wheel holds
 # them as real folders). A checkout made without symlinks (Git for Windows by default) has small
 # text files instead; then the repository root is searched for them too, so the checkout still runs.
-_HERE = _Path(__file__).resolve().parent
-if not (_HERE / "components").is_dir() and (_HERE.parent / "components" / "program.py").is_file():
-    __path__.append(str(_HERE.parent))
+_HERE = _os.path.dirname(_os.path.realpath(__file__))
+_ROOT = _os.path.dirname(_HERE)
+if not _os.path.isdir(_os.path.join(_HERE, "components")) and _os.path.isfile(
+    _os.path.join(_ROOT, "components", "program.py")
+):
+    __path__.append(_ROOT)
 
 # Folder that relative paths in the stack config resolve against (``plan`` sets it to the stack
 # file's folder; under the Pulumi CLI it defaults to the project folder, where the program runs).

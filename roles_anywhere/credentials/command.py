@@ -26,12 +26,14 @@ HARDWARE_URI_PREFIXES = ("pkcs11:", "handle:")
 
 def add_credential_flags(parser: argparse.ArgumentParser) -> None:
     """The flags ``credential-process``, ``serve`` and ``update`` share (as aws_signing_helper's do)."""
-    parser.add_argument("--certificate", required=True, type=Path, help="the X.509-SVID (svid.pem)")
-    parser.add_argument("--private-key", required=True, type=Path, help="its private key (svid_key.pem)")
+    # The five the command needs are checked after parsing (check_credential_flags), not by argparse:
+    # a hardware flag given instead of --certificate gets its own one-line refusal, not "required".
+    parser.add_argument("--certificate", type=Path, help="the X.509-SVID (svid.pem); required")
+    parser.add_argument("--private-key", type=Path, help="its private key (svid_key.pem); required")
     parser.add_argument("--intermediates", type=Path, help="intermediate CA certificates (PEM), if any")
-    parser.add_argument("--trust-anchor-arn", required=True, help="the Roles Anywhere trust anchor")
-    parser.add_argument("--profile-arn", required=True, help="the Roles Anywhere profile")
-    parser.add_argument("--role-arn", required=True, help="the IAM role to assume")
+    parser.add_argument("--trust-anchor-arn", help="the Roles Anywhere trust anchor; required")
+    parser.add_argument("--profile-arn", help="the Roles Anywhere profile; required")
+    parser.add_argument("--role-arn", help="the IAM role to assume; required")
     parser.add_argument(
         "--session-duration", type=int, default=3_600, help="seconds, 900-43200 (default 3600)"
     )
@@ -81,15 +83,37 @@ def refuse_hardware_flags(args: argparse.Namespace) -> None:
                 "use (such keys never leave their hardware); use aws_signing_helper for it",
             )
     for flag, value in (("--certificate", args.certificate), ("--private-key", args.private_key)):
-        if str(value).startswith(HARDWARE_URI_PREFIXES):
+        if value is not None and str(value).startswith(HARDWARE_URI_PREFIXES):
             raise ConfigError(flag, "names a PKCS#11 or TPM object; use aws_signing_helper for hardware keys")
+
+
+# What each flag the command needs is, for the line that says it is missing.
+REQUIRED_FLAGS = {
+    "--certificate": "the X.509-SVID file, e.g. svid.pem",
+    "--private-key": "the SVID's private key file, e.g. svid_key.pem",
+    "--trust-anchor-arn": "the Roles Anywhere trust anchor's ARN",
+    "--profile-arn": "the Roles Anywhere profile's ARN",
+    "--role-arn": "the ARN of the IAM role to assume",
+}
+
+
+def check_credential_flags(args: argparse.Namespace) -> None:
+    """Hardware flags first (each refused by name), then the five flags every call needs."""
+    refuse_hardware_flags(args)
+    missing = [
+        flag for flag in REQUIRED_FLAGS if getattr(args, flag.removeprefix("--").replace("-", "_")) is None
+    ]
+    if missing:
+        first, *others = missing
+        also = f"; missing too: {', '.join(others)}" if others else ""
+        raise ConfigError(first, f"is required ({REQUIRED_FLAGS[first]}){also}")
 
 
 def session_inputs(args: argparse.Namespace) -> Any:
     """The checked CreateSession request for these flags (files read now)."""
     from roles_anywhere.credentials.credential_process import build_request  # noqa: PLC0415
 
-    refuse_hardware_flags(args)
+    check_credential_flags(args)
     return build_request(
         certificate=args.certificate,
         private_key=args.private_key,
@@ -115,6 +139,7 @@ def run_credential_process(args: argparse.Namespace) -> int:
         tls_verification,
     )
 
+    check_credential_flags(args)  # a hardware flag is refused even when an answer is cached
     key = None if args.no_cache else _cache_key(args)
     try:
         cached = cache.cached_credentials(key) if key is not None else None  # reads only
@@ -136,7 +161,7 @@ def run_credential_process(args: argparse.Namespace) -> int:
                 with_proxy=args.with_proxy,
             )
             debug(args, f"credentials until {credentials.get('expiration')}")
-            if key is not None and _same_svid(key, request):  # tbot may have rotated it in between
+            if key is not None and _unchanged(key, args, request):
                 cache.store(key, credentials, request.certificate.not_valid_after_utc)
     except cache.CacheUnsafeError as err:
         print(f"warning: credential cache not used: {one_printable_line(str(err))}", file=sys.stderr)
@@ -149,15 +174,18 @@ def run_credential_process(args: argparse.Namespace) -> int:
 
 
 def _cache_key(args: argparse.Namespace) -> Any:
+    """The key for these flags: what the fast path computes from argv (``entry.parsed_flags``)."""
     from roles_anywhere.credentials import cache  # noqa: PLC0415
 
-    return cache.cache_key(
-        certificate=str(args.certificate), private_key=str(args.private_key), **_request_fields(args)
-    )
+    values: dict[str, Any] = {}
+    for name in cache.KEY_ARGUMENTS:
+        value = getattr(args, name)
+        values[name] = str(value) if isinstance(value, Path) else value  # as argv spells it: entry.path_text
+    return cache.cache_key(**values)
 
 
 def _request_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """What a CreateSession asks for, besides the SVID files: the cache key's fields too."""
+    """What a CreateSession asks for, besides the SVID files and the region."""
     return {
         "trust_anchor_arn": args.trust_anchor_arn,
         "profile_arn": args.profile_arn,
@@ -168,10 +196,17 @@ def _request_fields(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _same_svid(key: Any, request: Any) -> bool:
+def _unchanged(key: Any, args: argparse.Namespace, request: Any) -> bool:
+    """The answer is stored only under the key of what was used: the SVID sent, the CA bundle trusted.
+
+    tbot may rotate the SVID, or someone replace the CA bundle, while CreateSession runs.
+    """
     import hashlib  # noqa: PLC0415
 
     from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
 
     der = request.certificate.public_bytes(serialization.Encoding.DER)
-    return bool(hashlib.sha256(der).hexdigest() == key.fields["svid"])
+    after = _cache_key(args)
+    return (
+        after is not None and after.name == key.name and hashlib.sha256(der).hexdigest() == key.fields["svid"]
+    )

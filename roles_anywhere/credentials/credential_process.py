@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roles_anywhere.bundle.fetch import bounded_body, ca_file_context
 from roles_anywhere.bundle.x509_parsing import parse_certificates
+from roles_anywhere.credentials.cache import CREDENTIAL_FIELDS
 from roles_anywhere.credentials.x509_sigv4 import sign_request
 from roles_anywhere.errors import ConfigError, load_json, read_user_bytes
 from roles_anywhere.iam.arns import PROFILE_ARN, ROLE_ARN, TRUST_ANCHOR_ARN
@@ -195,7 +196,12 @@ def build_request(
 
 
 def tls_verification(no_verify_ssl: bool, ca_bundle: Path | None) -> ssl.SSLContext | bool:
-    """``False`` for ``--no-verify-ssl``, only ``--ca-bundle``'s CAs, or the system store."""
+    """``False`` for ``--no-verify-ssl``, only ``--ca-bundle``'s CAs, or the system store.
+
+    The credential cache keys each answer by this choice (``cache.cache_key``: ``none``, the bundle's
+    digest, or ``system`` with ``SSL_CERT_FILE``/``SSL_CERT_DIR``, which OpenSSL's default store
+    obeys); a change here must be made there too.
+    """
     if no_verify_ssl:
         return False
     if ca_bundle is None:
@@ -232,9 +238,15 @@ def create_session(
         code = error_type.split(":")[0][:100] or "UnknownError"
         raise SessionRefusedError(status, code, message[:MAX_MESSAGE_CHARACTERS])
     try:
-        return dict(load_json(answer.decode("utf-8"))["credentialSet"][0]["credentials"])
+        credentials = dict(load_json(answer.decode("utf-8"))["credentialSet"][0]["credentials"])
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise SessionRefusedError(status, "InvalidResponse", "no credentialSet in the answer") from None
+    lacking = [name for name in CREDENTIAL_FIELDS if not isinstance(credentials.get(name), str)]
+    if lacking:
+        raise SessionRefusedError(
+            status, "InvalidResponse", f"the credentials have no text {', '.join(lacking)}"
+        )
+    return credentials
 
 
 def _post(
