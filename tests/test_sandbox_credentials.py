@@ -18,8 +18,10 @@ import pytest
 
 from roles_anywhere.cli import main
 from roles_anywhere.credentials import cache
+from roles_anywhere.entry import parsed_flags
 from roles_anywhere.sandbox.server import Sandbox
 
+from .certs import make_ca
 from .sandbox_helpers import World, fresh_svid
 
 BIN = Path(sys.executable).parent
@@ -135,7 +137,7 @@ def test_a_planted_cache_entry_is_never_used(
 ) -> None:
     workload = world.workload("/svc/planted")
     folder = tmp_path / "svid"
-    cert, key = write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
     args = ["credential-process", *flags(sandbox, world, folder, workload)]
     planted = {
         "accessKeyId": "ASIAPLANTEDPLANTED01",
@@ -143,22 +145,13 @@ def test_a_planted_cache_entry_is_never_used(
         "sessionToken": "planted",
         "expiration": (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    key_for = cache.cache_key(
-        certificate=str(cert),
-        private_key=str(key),
-        trust_anchor_arn=world.anchor_arn,
-        profile_arn=workload.profile_arn,
-        role_arn=workload.role_arn,
-        session_duration=3600,
-        role_session_name=None,
-        endpoint=sandbox.endpoints["rolesanywhere"],
-    )
+    values = parsed_flags(args[1:])
+    assert values is not None
+    key_for = cache.cache_key(**{name: values[name] for name in cache.KEY_ARGUMENTS})
     assert key_for is not None
-    cache.store(key_for, planted, datetime.now(UTC) + timedelta(hours=1))
-    entry = Path(cache.cache_dir()) / f"{key_for.name}.json"
-    document = json.loads(entry.read_text())
-    document["mac"] = "0" * 64  # written by someone without the SVID's key
-    entry.write_text(json.dumps(document))
+    assert cache.store(key_for, planted, datetime.now(UTC) + timedelta(hours=1))
+    entry = Path(cache.cache_dir()) / f"{key_for.name}.entry"
+    entry.write_bytes(b"0" * 64 + entry.read_bytes()[64:])  # written by someone without the SVID's key
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["AccessKeyId"] != planted["accessKeyId"]
     entry.chmod(0o666)  # and a file others could have written is not even read
@@ -167,6 +160,38 @@ def test_a_planted_cache_entry_is_never_used(
     assert json.loads(captured.out)["AccessKeyId"] != planted["accessKeyId"]
     assert captured.err.startswith("warning: credential cache not used: ")
     assert "open to other users" in captured.err
+
+
+def test_an_answer_serves_only_calls_that_trust_the_endpoint_as_it_was_trusted(
+    sandbox: Sandbox, world: World, tmp_path: Path, sessions: Any
+) -> None:
+    """An answer fetched with --no-verify-ssl never reaches a call that verifies; each CA bundle its own."""
+    workload = world.workload("/svc/tls-modes")
+    folder = tmp_path / "svid"
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
+    verified = ["credential-process", *flags(sandbox, world, folder, workload)]
+    bundle = tmp_path / "bundle.pem"  # trusts the sandbox too, and one CA more
+    bundle.write_text(Path(sandbox.endpoints["caFile"]).read_text() + make_ca("other.example").pem)
+    other_bundle = [*verified[:-1], str(bundle)]
+    assert verified[-2] == "--ca-bundle"
+
+    def key_id(arguments: list[str]) -> str:
+        caller = command(*arguments)
+        out, err = caller.communicate(timeout=120)
+        assert caller.returncode == 0, err
+        return str(json.loads(out)["AccessKeyId"])
+
+    unverified = key_id([*verified, "--no-verify-ssl"])
+    assert key_id([*verified, "--no-verify-ssl"]) == unverified  # cached, for unverified calls
+    assert sessions() == 1
+    answer = key_id(verified)
+    assert answer != unverified
+    assert sessions() == 2
+    assert key_id(other_bundle) not in {unverified, answer}
+    assert sessions() == 3
+    assert key_id(verified) == answer
+    assert key_id([*verified, "--no-verify-ssl"]) == unverified
+    assert sessions() == 3
 
 
 @pytest.fixture
