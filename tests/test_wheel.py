@@ -18,8 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from roles_anywhere.credentials import cache
+from roles_anywhere.entry import parsed_flags
+
 from .certs import make_ca, make_svid
 from .conftest import ROOT
+from .test_credential_fast_path import FAST_PATH_MODULES, imported
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -141,3 +145,48 @@ def test_every_command_runs_from_the_wheel_in_an_empty_folder(installed: Path, t
         assert (result.returncode, result.stdout) == (2, "")
         assert "needs the 'sandbox' extra" in result.stderr
         assert "pip install '.[sandbox]'" in result.stderr
+
+
+def test_the_command_is_a_plain_script_and_a_cached_answer_needs_only_the_standard_library(
+    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bin/roles-anywhere is the shipped script (no console-script wrapper importing re), and a cached
+    credential-process imports nothing beyond what `python -c pass` does but the fast path's modules."""
+    script = (installed / "roles-anywhere").read_text()
+    assert script.startswith(f"#!{installed / 'python'}\n")
+    assert script.endswith("from roles_anywhere.entry import main\n\nsys.exit(main())\n")
+    now = datetime.now(UTC)
+    ca = make_ca("example.teleport.sh", not_before=now - timedelta(days=1))
+    svid = make_svid(ca, "spiffe://example.teleport.sh/svc/orders", not_after=now + timedelta(hours=2))
+    (tmp_path / "svid.pem").write_text(svid.pem)
+    (tmp_path / "svid_key.pem").write_text(svid.key_pem)
+    flags = [
+        "--certificate", "svid.pem",
+        "--private-key", "svid_key.pem",
+        "--trust-anchor-arn",
+        "arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/0f0e0d0c-1111-2222-3333-444455556666",
+        "--profile-arn",
+        "arn:aws:rolesanywhere:eu-west-1:111122223333:profile/1f0e0d0c-1111-2222-3333-444455556666",
+        "--role-arn", "arn:aws:iam::111122223333:role/orders",
+    ]  # fmt: skip
+    # The entry, stored as the command's environment (cli: PATH and HOME only) will look for it.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("ROLES_ANYWHERE_CACHE_DIR", "XDG_CACHE_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    values = parsed_flags(flags)
+    assert values is not None
+    key = cache.cache_key(**{name: values[name] for name in cache.KEY_ARGUMENTS})
+    assert key is not None
+    expiration = (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    answer = {"accessKeyId": "ASIAWHEELWHEELWHEEL1", "secretAccessKey": "s", "sessionToken": "t"}
+    assert cache.store(key, {**answer, "expiration": expiration}, now + timedelta(hours=2))
+    env = {"PATH": f"{installed}{os.pathsep}/usr/bin:/bin", "HOME": str(tmp_path)}
+    python = str(installed / "python")
+    cached = _run(python, "-X", "importtime", str(installed / "roles-anywhere"), "credential-process", *flags,
+                  cwd=tmp_path, env=env)  # fmt: skip
+    assert cached.returncode == 0, cached.stderr[-2000:]
+    assert json.loads(cached.stdout)["AccessKeyId"] == "ASIAWHEELWHEELWHEEL1"
+    baseline = _run(python, "-X", "importtime", "-c", "pass", cwd=tmp_path, env=env)
+    extra = imported(cached.stderr) - imported(baseline.stderr)
+    assert extra <= FAST_PATH_MODULES, extra

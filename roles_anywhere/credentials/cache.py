@@ -223,7 +223,10 @@ def store(
     write_private_file(
         os.path.join(folder, key.name + ENTRY_SUFFIX), (_entry_mac(key, body) + b"\n" + body).decode()
     )
-    prune(folder, keep=key.name)
+    try:
+        prune(folder, keep=key.name)
+    except Exception:  # noqa: BLE001 - tidying is best effort: the answer is stored and must be printed
+        return True
     return True
 
 
