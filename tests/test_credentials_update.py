@@ -738,8 +738,11 @@ def _any_line(draw: Any) -> str:
 
 
 @settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_any_line(), max_size=10), _ENDINGS, st.booleans())
-def test_the_file_is_parsed_as_botocore_parses_it(lines: list[str], ending: str, final: bool) -> None:
+@given(st.lists(_any_line(), max_size=10), _ENDINGS, st.booleans(), st.integers(0, 4))
+def test_the_file_is_parsed_as_botocore_parses_it(
+    lines: list[str], ending: str, final: bool, headed: int
+) -> None:
+    lines = ["[first]"] * bool(headed) + lines  # mostly a header first: else botocore refuses at line 1
     text = ending.join(lines) + (ending if final and lines else "")
     try:
         expected = botocore_reads(text)
