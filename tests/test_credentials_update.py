@@ -737,7 +737,7 @@ def _any_line(draw: Any) -> str:
     return indent + body
 
 
-@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_any_line(), max_size=10), _ENDINGS, st.booleans(), st.integers(0, 4))
 def test_the_file_is_parsed_as_botocore_parses_it(
     lines: list[str], ending: str, final: bool, headed: int
