@@ -429,6 +429,35 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     assert path.read_bytes() == b"[a]\nx = \xff\n"
 
 
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda middle: middle + "[prod]\naws_access_key_id = FORGED\n",  # another profile changed
+        lambda middle: middle + "[default]\n",  # a second [default]: botocore would refuse the file
+        lambda middle: middle.replace("aws_session_token = newtoken\n", ""),  # a key left out
+        lambda middle: middle + "region = us-east-1\n",  # an option nobody asked for
+    ],
+    ids=["forged profile", "duplicate section", "key missing", "extra option"],
+)
+def test_a_rewrite_that_would_touch_anything_else_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, corrupt: Any
+) -> None:
+    """The result is checked with botocore's parser, not assumed: a faulty rewrite writes nothing."""
+    from roles_anywhere.credentials import shared_file  # noqa: PLC0415
+
+    rewritten = shared_file._rewritten
+    monkeypatch.setattr(shared_file, "_rewritten", lambda *args: corrupt(rewritten(*args)))
+    path = tmp_path / "credentials"
+    text = "[default]\naws_access_key_id = ASIAOLD\n[prod]\naws_access_key_id = AKIAPROD\n"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        write_profile(path, "default", NEW)
+    assert str(raised.value) == (
+        f"{path}: [default] cannot be rewritten without touching the rest of the file, so it is not rewritten"
+    )
+    assert path.read_text() == text
+
+
 @pytest.mark.parametrize("dangling", [False, True], ids=["to a file", "dangling"])
 def test_a_link_at_the_credentials_path_is_refused_and_left_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, dangling: bool

@@ -301,7 +301,10 @@ def _check(
     where: str,
 ) -> None:
     """Refuse ``result`` unless only the target section changed, and only as intended."""
-    refused = ConfigError(where, f"[{profile}] cannot be rewritten without touching the rest of the file")
+    refused = ConfigError(
+        where,
+        f"[{profile}] cannot be rewritten without touching the rest of the file, so it is not rewritten",
+    )
     start, end = span
     outside = result.startswith(text[:start]) and result.endswith(text[end:])
     if not outside or len(result) < start + len(text) - end:

@@ -1,6 +1,7 @@
 """``update``: keep a profile of the AWS shared credentials file fresh while tbot rotates the SVID.
 
-The file (``$AWS_SHARED_CREDENTIALS_FILE``, else ``~/.aws/credentials``) also holds the user's own
+The file (``$AWS_SHARED_CREDENTIALS_FILE``, ``$VAR`` and ``~`` expanded as botocore expands them, else
+``~/.aws/credentials``) also holds the user's own
 keys, and botocore refuses all of it when it cannot read it. So only the profile's three keys change,
 parsed and checked as botocore parses (``credentials.shared_file``), and the file is replaced
 atomically: a 0600 temporary file beside it, renamed over it.
