@@ -16,7 +16,9 @@ process's own (a child spawned straight from this larger process would inherit t
 at exec), and wall time runs from fork to exit. Each answer is checked (exit 0, the cached key id).
 
   --wheel     measure a wheel built from this checkout, installed with `pip install --no-deps` into a
-              new venv (the fast path needs only the standard library), instead of this venv's install
+              new venv (the fast path needs only the standard library; a miss fails loudly there), as a
+              user's install has it, instead of this venv's editable install (whose import hook loads
+              pathlib and re into every process, `python -c pass` included)
   --bin DIR   measure the `roles-anywhere` and `python` in DIR
 
 Usage: python benchmarks/credential_process_speed.py [ROUNDS] [--wheel | --bin DIR]   (default: 40)
@@ -55,7 +57,8 @@ if pid == 0:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
-sys.stderr.write(f"{wall} {usage.ru_utime + usage.ru_stime} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}\\n")
+cpu = usage.ru_utime + usage.ru_stime
+sys.stderr.write(f"{wall} {cpu} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}\\n")
 """
 
 
@@ -74,11 +77,15 @@ def measure(python: str, argv: list[str], env: dict[str, str]) -> tuple[float, f
 def install_wheel(scratch: Path) -> Path:
     """A new venv holding only a wheel of this checkout (no dependencies): its bin folder."""
     dist, venv = scratch / "dist", scratch / "venv"
-    run = {"check": True, "capture_output": True}
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT), "-w", str(dist)], **run)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], **run)
-    (wheel,) = dist.glob("*.whl")
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], **run)
+    for command in (
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(ROOT), "-w", str(dist)],
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(dist / "*.whl")],
+    ):
+        if "*.whl" in command[-1]:
+            (wheel,) = dist.glob("*.whl")
+            command[-1] = str(wheel)
+        subprocess.run(command, check=True, capture_output=True)
     return venv / "bin"
 
 
@@ -110,13 +117,20 @@ def _store_entry(flags: list[str], folder: Path) -> None:
     cache.store(key, answer, datetime.now(UTC) + timedelta(hours=2), str(folder))
 
 
-def summary(samples: list[tuple[float, float, float]]) -> tuple[float, float, float, float, float]:
+def summary(samples: list[tuple[float, float, float]]) -> dict[str, float]:
     walls, cpus, rss = zip(*samples, strict=True)
-    return min(cpus), statistics.median(cpus), min(walls), statistics.median(walls), max(rss)
+    return {
+        "cpu_min": min(cpus),
+        "cpu": statistics.median(cpus),
+        "wall_min": min(walls),
+        "wall": statistics.median(walls),
+        "rss": statistics.median(rss),
+    }
 
 
 def main(rounds: int, bin_dir: Path | None, wheel: bool) -> None:
-    print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}, {os.cpu_count()} cores")
+    machine = f"{platform.machine()}, {platform.system()}, {os.cpu_count()} cores"
+    print(f"python {platform.python_version()} on {machine}")
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
         if wheel:
@@ -125,7 +139,9 @@ def main(rounds: int, bin_dir: Path | None, wheel: bool) -> None:
         python, helper = str(bin_dir / "python"), str(bin_dir / "roles-anywhere")
         now = datetime.now(UTC)
         ca = make_ca("bench.teleport.sh")
-        svid = make_svid(ca, "spiffe://bench.teleport.sh/svc/orders", not_before=now, not_after=now + timedelta(hours=2))
+        svid = make_svid(
+            ca, "spiffe://bench.teleport.sh/svc/orders", not_before=now, not_after=now + timedelta(hours=2)
+        )
         (scratch / "svid.pem").write_text(svid.pem)
         (scratch / "svid_key.pem").write_text(svid.key_pem)
         (scratch / "endpoint-ca.pem").write_text(ca.pem)
@@ -147,31 +163,36 @@ def main(rounds: int, bin_dir: Path | None, wheel: bool) -> None:
             "cached, with --ca-bundle": [helper, "credential-process", *with_ca],
         }
         samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
-        for name, argv in commands.items():  # warm the page cache and the .pyc files
+        for argv in commands.values():  # warm the page cache
             measure(python, argv, env)
         for round_number in range(rounds):
             order = list(commands.items())
             for name, argv in order if round_number % 2 else reversed(order):
                 samples[name].append(measure(python, argv, env))
-        print(f"install measured: {helper}")
-        print(f"{rounds} interleaved rounds; CPU = user + system of the process; ratio = to the baseline\n")
-        print(f"{'':28} {'CPU min':>8} {'median':>8} {'wall min':>9} {'median':>8} {'peak RSS':>9}  ratio CPU / wall (median)")
+        print(f"measured: {helper} ({'a wheel, --no-deps' if wheel else 'as installed'})")
+        print(f"{rounds} interleaved rounds; CPU = user + system of the process (os.wait4); ms\n")
+        print(
+            f"{'':27} {'CPU min':>7} {'median':>7} {'wall min':>8} {'median':>7} {'peak RSS':>8}"
+            "   ratio to baseline: CPU median, wall median, wall min"
+        )
         base = summary(samples["python -c pass (baseline)"])
         for name, figures in samples.items():
-            cpu_min, cpu_median, wall_min, wall_median, rss = summary(figures)
-            ratio = f"{cpu_median / base[1]:.2f} / {wall_median / base[3]:.2f}"
+            got = summary(figures)
+            ms = {figure: value * 1000 for figure, value in got.items()}
             print(
-                f"{name:28} {cpu_min * 1000:6.1f}ms {cpu_median * 1000:6.1f}ms {wall_min * 1000:7.1f}ms "
-                f"{wall_median * 1000:6.1f}ms {rss:7.1f}MB  {ratio}"
+                f"{name:27} {ms['cpu_min']:7.1f} {ms['cpu']:7.1f} {ms['wall_min']:8.1f} {ms['wall']:7.1f} "
+                f"{got['rss']:6.1f}MB   {got['cpu'] / base['cpu']:.2f}, {got['wall'] / base['wall']:.2f}, "
+                f"{got['wall_min'] / base['wall_min']:.2f}"
             )
 
 
 if __name__ == "__main__":
-    arguments = sys.argv[1:]
-    use_wheel = "--wheel" in arguments
-    chosen: Path | None = None
-    if "--bin" in arguments:
-        chosen = Path(arguments.pop(arguments.index("--bin") + 1))
-        arguments.remove("--bin")
-    numbers = [int(a) for a in arguments if a != "--wheel"]
-    main(numbers[0] if numbers else 40, chosen, use_wheel)
+    import argparse
+
+    cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    cli.add_argument("rounds", nargs="?", type=int, default=40)
+    where = cli.add_mutually_exclusive_group()
+    where.add_argument("--wheel", action="store_true", help="a wheel of this checkout in a new venv, no deps")
+    where.add_argument("--bin", type=Path, help="the roles-anywhere and python in this folder")
+    options = cli.parse_args()
+    main(options.rounds, options.bin, options.wheel)
