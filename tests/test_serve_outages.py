@@ -145,3 +145,36 @@ def test_nothing_is_served_from_an_expired_svid_until_tbot_writes_a_fresh_one(
     finally:
         server.terminate()
         server.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("command_name", ["serve", "update"])
+def test_a_refusal_or_an_outage_at_start_is_one_line_not_an_internal_error(
+    sandbox: Sandbox,
+    world: World,
+    tmp_path: Path,
+    relay: Relay,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command_name: str,
+) -> None:
+    from roles_anywhere.cli import main  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    workload = world.workload("/svc/refused-at-start")
+    other = world.workload("/svc/someone-else")
+    folder = tmp_path / "svid"
+    write_svid(folder, fresh_svid(world.ca, other.spiffe_id))  # an SVID the role does not trust
+    args = flags(sandbox, world, folder, workload)
+    extra = ["--port", "0"] if command_name == "serve" else ["--once"]
+    assert main([command_name, *extra, *args]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: CreateSession refused (HTTP 403 AccessDeniedException)")
+    relay.set_mode("refuse")
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
+    args[args.index("--endpoint") + 1] = f"https://127.0.0.1:{relay.port}"
+    assert main([command_name, *extra, *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: --endpoint: cannot reach https://127.0.0.1:{relay.port}/sessions")
+    assert not (tmp_path / "credentials").exists()

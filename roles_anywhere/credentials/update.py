@@ -24,15 +24,17 @@ import argparse
 import fcntl
 import os
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from roles_anywhere.credentials.serve import SVID_POLL_SECONDS, refreshing_source
+from roles_anywhere.credentials.serve import SVID_POLL_SECONDS, CredentialsUnavailableError, refreshing_source
 from roles_anywhere.credentials.shared_file import KEYS, check_profile_name, with_profile
 from roles_anywhere.errors import ConfigError
+from roles_anywhere.outside_text import one_printable_line
 
 NOT_REGULAR = "is not a regular file of at most 1 MiB, so it is not rewritten"
 # Values of the right shape for checking, before AWS is asked, that the file can be rewritten.
@@ -173,14 +175,25 @@ def run_update(args: argparse.Namespace) -> int:
     path = credentials_file()
     # Refuse a file that cannot be rewritten before asking AWS.
     with_profile(read_credentials_file(path), args.profile, _PLACEHOLDERS, str(path))
+    from roles_anywhere.credentials.credential_process import SessionRefusedError  # noqa: PLC0415
+
     source = refreshing_source(args)
+    try:
+        source.prime()  # the first credentials, or the reason there are none, before looping
+    except SessionRefusedError as err:
+        print(f"error: {one_printable_line(str(err))}", file=sys.stderr)
+        return 1
     written: dict[str, Any] | None = None
     while True:
-        credentials = source.current()
-        if credentials is not written:
-            write_profile(path, args.profile, credential_values(credentials))
-            written = credentials
-            source.log(f"profile {args.profile} in {path} updated")
+        try:
+            credentials = source.current()
+        except CredentialsUnavailableError as err:  # a long outage: keep trying, say why
+            source.log(f"profile {args.profile} not updated: {err}")
+        else:
+            if credentials is not written:
+                write_profile(path, args.profile, credential_values(credentials))
+                written = credentials
+                source.log(f"profile {args.profile} in {path} updated")
         if args.once:
             return 0
         time.sleep(SVID_POLL_SECONDS)
