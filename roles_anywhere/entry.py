@@ -51,7 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments[:1] == ["credential-process"]:
         answer = cached_answer(arguments[1:])
         if answer is not None:
-            sys.stdout.write(answer)
+            try:
+                sys.stdout.write(answer)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader went away: not an error, as in the full command
+                import os  # noqa: PLC0415 - already loaded by the interpreter's start-up
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
     from roles_anywhere.cli import main as full  # noqa: PLC0415 - the point of this module
 

@@ -320,6 +320,15 @@ def test_unreadable_svid_files_give_no_key(tmp_path: Path) -> None:
         key_for(cert, key)
 
 
+def test_values_argv_could_not_decode_make_a_key_of_their_own(tmp_path: Path) -> None:
+    """argv holds undecodable bytes as lone surrogates; they key like any other value."""
+    cert, key = svid_files(tmp_path)
+    plain = key_for(cert, key, role_session_name="x")
+    undecodable = key_for(cert, key, role_session_name="x\udcff")
+    lone = key_for(cert, key, role_session_name="x\ud800")
+    assert len({plain.name, undecodable.name, lone.name}) == 3
+
+
 def test_the_entries_mac_is_hmac_sha256() -> None:
     """The fast path computes HMAC-SHA256 itself (``hmac`` would load OpenSSL); it must agree."""
     import hashlib  # noqa: PLC0415

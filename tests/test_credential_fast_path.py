@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -358,6 +359,24 @@ def test_a_cached_answer_is_served_by_the_fast_path_importing_only_the_standard_
 
     extra = imported(answered.stderr) - imported(baseline.stderr)
     assert extra <= FAST_PATH_MODULES, extra
+
+
+def test_a_reader_that_went_away_is_not_an_error(svid: Path) -> None:
+    store(call())
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the answer is written
+    try:
+        done = subprocess.run(
+            [str(BIN / "roles-anywhere"), "credential-process", *call()],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
 
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS), ids=list(CORRUPTIONS))
