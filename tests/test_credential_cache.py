@@ -59,7 +59,7 @@ def credentials(expires_in: timedelta = timedelta(hours=1), **changes: str) -> d
         "accessKeyId": "ASIAEXAMPLEEXAMPLE01",
         "secretAccessKey": "secret/with+base64=",
         "sessionToken": "token",
-        "expiration": (NOW + expires_in).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "expiration": (datetime.now(UTC) + expires_in).strftime("%Y-%m-%dT%H:%M:%SZ"),
         **changes,
     }
 

@@ -29,7 +29,7 @@ from .certs import make_ca, make_svid
 from .conftest import ROOT
 
 BIN = Path(sys.executable).parent
-SCRIPT = ROOT / "scripts" / "roles-anywhere"  # what the distribution installs as bin/roles-anywhere
+SCRIPT = ROOT / "roles_anywhere" / "roles-anywhere"  # what the distribution installs as bin/roles-anywhere
 CA = make_ca("acme.teleport.sh")
 NOW = datetime.now(UTC)
 ANCHOR = "arn:aws:rolesanywhere:eu-west-1:111122223333:trust-anchor/0f0e0d0c-1111-2222-3333-444455556666"
