@@ -22,7 +22,7 @@ from roles_anywhere.entry import parsed_flags
 from roles_anywhere.sandbox.server import Sandbox
 
 from .certs import make_ca
-from .sandbox_helpers import World, fresh_svid
+from .sandbox_helpers import World, fresh_ca, fresh_svid
 
 BIN = Path(sys.executable).parent
 
@@ -392,3 +392,41 @@ def test_update_refuses_a_credentials_file_that_never_ends(
     err = capsys.readouterr().err
     assert err == f"error: {fifo}: is not a regular file of at most 1 MiB, so it is not rewritten\n"
     assert fifo.is_fifo()
+
+
+@pytest.mark.parametrize("variant", ["MLDSA44", "MLDSA65", "MLDSA87"])
+def test_an_ml_dsa_key_is_one_line_pointing_at_the_go_helper(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], variant: str
+) -> None:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import mldsa  # noqa: PLC0415
+
+    key = getattr(mldsa, f"{variant}PrivateKey").generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "svid_key.pem").write_bytes(pem)
+    (tmp_path / "svid.pem").write_text(fresh_svid(fresh_ca(), "spiffe://acme.teleport.sh/svc/pq").pem)
+    anchor = "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/0b5c5a2e-6f3e-4c1f-9d7a-2f1b8e0c4d11"
+    args = [
+        "credential-process",
+        "--no-cache",
+        "--certificate",
+        str(tmp_path / "svid.pem"),
+        "--private-key",
+        str(tmp_path / "svid_key.pem"),
+        "--trust-anchor-arn",
+        anchor,
+        "--profile-arn",
+        anchor.replace("trust-anchor", "profile"),
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/pq",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: --private-key {tmp_path / 'svid_key.pem'}: is an ML-DSA key; roles-anywhere signs with "
+        "RSA and EC keys (what Teleport issues), aws_signing_helper 1.8.0 or later with ML-DSA: "
+        "use it for this key\n"
+    )
+    assert "PRIVATE KEY" not in err

@@ -34,6 +34,16 @@ REQUEST_TIMEOUT = 30.0
 MAX_RSA_BITS = 8_192
 MAX_ANSWER_BYTES = 256 * 1024  # a CreateSession answer is a few kilobytes
 MAX_MESSAGE_CHARACTERS = 500
+try:  # cryptography reads ML-DSA keys since 47; older ones call them "not a PEM private key"
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+
+    ML_DSA_KEYS: tuple[type, ...] = (
+        mldsa.MLDSA44PrivateKey,
+        mldsa.MLDSA65PrivateKey,
+        mldsa.MLDSA87PrivateKey,
+    )
+except ImportError:  # pragma: no cover - older cryptography
+    ML_DSA_KEYS = ()
 
 
 class SessionRefusedError(Exception):
@@ -119,6 +129,12 @@ def load_private_key(
             else "is not a PEM private key"
         )
         raise ConfigError(where, reason) from None
+    if isinstance(key, ML_DSA_KEYS):
+        raise ConfigError(
+            where,
+            "is an ML-DSA key; roles-anywhere signs with RSA and EC keys (what Teleport issues), "
+            "aws_signing_helper 1.8.0 or later with ML-DSA: use it for this key",
+        )
     if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         raise ConfigError(where, "is neither an RSA nor an EC key")
     if isinstance(key, rsa.RSAPrivateKey) and key.key_size > MAX_RSA_BITS:
