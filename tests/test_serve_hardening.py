@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 
 from roles_anywhere.credentials.serve import (
+    CONNECTION_SECONDS,
+    MAX_CONNECTIONS,
     MAX_TOKEN_TTL,
     CredentialsUnavailableError,
     Fetched,
@@ -364,7 +367,11 @@ def test_allow_uid_answers_only_that_users_processes(served: Served, allowed: bo
             f"PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n\r\n".encode()
         )
         assert connection.recv(1024) == b""  # closed unanswered
-    assert served.lines[-1] == f"refused a connection from uid {os.getuid()}"
+    deadline = time.monotonic() + 5
+    while not served.lines:  # logged from the connection's own thread
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert served.lines[-1] == f"refused 1 connection from other users (the last from uid {os.getuid()})"
 
 
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin")  # one another user may run (not in /root)
@@ -387,5 +394,138 @@ def test_another_local_user_is_refused_with_allow_uid(served: Served) -> None:
         [str(SYSTEM_PYTHON), "-c", client], user=65534, capture_output=True, text=True, timeout=30, check=True
     )
     assert result.stdout == "b''"
-    assert served.lines[-1] == "refused a connection from uid 65534"
+    assert served.lines[-1] == "refused 1 connection from other users (the last from uid 65534)"
     assert served.credentials()[0] == 200  # root, allowed
+
+
+def test_the_back_off_is_capped_and_never_overflows(served: Served) -> None:
+    """2**1024 does not fit a float: after ~85 h of outage the back-off used to vanish."""
+    token = served.token()
+    served.endpoint.fail = True
+    served.certificate.write_text("rotated SVID")
+    served.source.failures = 5_000
+    served.clock[0] = served.source.retry_at
+    served.credentials(token)
+    wait_for_refresh(served)
+    assert served.lines[-1].endswith("next attempt in 300 s")
+    calls = served.endpoint.calls
+    answers = [served.credentials(token)[0] for _ in range(20)]
+    assert answers == [200] * 20
+    assert served.endpoint.calls == calls  # backing off: no CreateSession per request
+
+
+def test_a_fresh_svid_is_tried_at_once_whatever_the_back_off(served: Served) -> None:
+    token = served.token()
+    served.endpoint.fail = True
+    served.source.svid_not_after = datetime.now(UTC) - timedelta(seconds=1)  # tbot is late
+    served.clock[0] = 1_000.0
+    served.credentials(token)
+    wait_for_refresh(served)
+    served.source.failures = 30
+    served.source.retry_at = served.clock[0] + 300  # backing off for five minutes
+    assert served.credentials(token)[0] == 503
+    calls = served.endpoint.calls
+    served.endpoint.fail = False
+    served.certificate.write_text("a fresh SVID from tbot")
+    deadline = time.monotonic() + 5
+    while served.credentials(token)[0] != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert served.endpoint.calls == calls + 1
+
+
+def test_credentials_already_due_do_not_cause_a_refresh_storm(tmp_path: Path) -> None:
+    """Credentials that expire within five minutes: one CreateSession per 30 s, not one per request."""
+    endpoint = Endpoint()
+    endpoint.lifetime = timedelta(minutes=4)
+    (tmp_path / "svid.pem").write_text("svid")
+    clock = [0.0]
+    source = RefreshingCredentials(
+        fetch=endpoint, certificate=tmp_path / "svid.pem", log=lambda _: None, monotonic=lambda: clock[0]
+    )
+    source.prime()
+    for _ in range(200):
+        assert source.for_request()["accessKeyId"] == "AKIA0001"
+    assert endpoint.calls == 1
+    clock[0] = 31.0
+    source.for_request()
+    deadline = time.monotonic() + 5
+    while endpoint.calls < 2 or source._refreshing:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    for _ in range(200):
+        source.for_request()
+    assert endpoint.calls == 2
+
+
+@pytest.mark.parametrize(
+    ("state", "inode", "uid"),
+    [("01", "123456", 1000), ("06", "0", None), ("08", "123456", None), ("01", "0", None)],
+)
+def test_only_a_live_connections_row_names_its_user(
+    tmp_path: Path, state: str, inode: str, uid: int | None
+) -> None:
+    """A client that closed at once leaves a TIME_WAIT row whose uid reads 0: it must not pass for root."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    with listener, socket.create_connection(listener.getsockname(), timeout=5):
+        accepted, _ = listener.accept()
+        with accepted:
+            peer, ours = accepted.getpeername(), accepted.getsockname()
+            row = (
+                f"   1: {_address(*peer)} {_address(*ours)} {state} 00000000:00000000 00:00000000 "
+                f"00000000  1000        0 {inode} 1 0000000000000000 20 4 30 10 -1\n"
+            )
+            table = tmp_path / "tcp"
+            table.write_text("  sl  local_address rem_address   st ...\n" + row)
+            assert peer_uid(accepted, str(table)) == uid
+
+
+def _address(host: str, port: int) -> str:
+    return f"{int.from_bytes(socket.inet_aton(host), sys.byteorder):08X}:{port:04X}"
+
+
+def test_idle_connections_cannot_starve_a_client(served: Served) -> None:
+    """A local process holding hundreds of half-sent requests: a client is still answered at once."""
+    idle = []
+    try:
+        for _ in range(300):
+            connection = socket.create_connection(("127.0.0.1", served.port), timeout=5)
+            connection.sendall(b"GET /latest/api/token HTTP/1.1\r\n")  # and never the rest
+            idle.append(connection)
+        seconds, (status, _) = timed(served.credentials)
+        assert status == 200
+        assert seconds < 1.0
+        assert (
+            len(served.server._open) <= MAX_CONNECTIONS
+        )  # the oldest were dropped: no descriptor exhaustion
+        hung_up = sum(1 for connection in idle if was_hung_up(connection))
+        assert hung_up >= 300 - MAX_CONNECTIONS
+    finally:
+        for connection in idle:
+            connection.close()
+
+
+def test_a_connection_that_trickles_is_hung_up(served: Served) -> None:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=15) as connection:
+        connection.sendall(b"PUT /latest/api/token HTTP/1.1\r\n")
+        while True:
+            try:
+                connection.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                break
+            if was_hung_up(connection):
+                break
+            time.sleep(0.5)
+            assert time.monotonic() - started < 12, "never hung up"
+    assert time.monotonic() - started < CONNECTION_SECONDS + 3
+
+
+def was_hung_up(connection: socket.socket) -> bool:
+    """Whether the server closed this connection (a read would return end-of-file now)."""
+    try:
+        return connection.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
+    except (BlockingIOError, TimeoutError):
+        return False
+    except ConnectionResetError:
+        return True

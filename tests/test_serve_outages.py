@@ -178,3 +178,21 @@ def test_a_refusal_or_an_outage_at_start_is_one_line_not_an_internal_error(
     assert err.count("\n") == 1
     assert err.startswith(f"error: --endpoint: cannot reach https://127.0.0.1:{relay.port}/sessions")
     assert not (tmp_path / "credentials").exists()
+
+
+def test_a_port_someone_else_holds_is_one_line(
+    sandbox: Sandbox, world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket  # noqa: PLC0415
+
+    from roles_anywhere.cli import main  # noqa: PLC0415
+
+    workload = world.workload("/svc/squatted")
+    folder = tmp_path / "svid"
+    write_svid(folder, fresh_svid(world.ca, workload.spiffe_id))
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        port = squatter.getsockname()[1]
+        assert main(["serve", "--port", str(port), *flags(sandbox, world, folder, workload)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --port: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )

@@ -21,6 +21,7 @@ Beyond the Go helper, for a service that sits next to browsers and other users' 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -50,6 +51,10 @@ SVID_POLL_SECONDS = 10.0
 PROC_NET_TCP = "/proc/net/tcp"
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 300.0
+MIN_REFRESH_SECONDS = 30.0  # between two successful refreshes, unless tbot wrote a new SVID
+MAX_CONNECTIONS = 64  # open at once; beyond it the oldest is dropped (a slow client cannot hold them all)
+CONNECTION_SECONDS = 5.0  # the longest a connection may stay open: an IMDS request takes milliseconds
+REFUSALS_LOG_SECONDS = 60.0
 REQUEST_WAIT_SECONDS = 0.5  # how long a request without valid credentials waits for a refresh in flight
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 
@@ -98,6 +103,7 @@ class RefreshingCredentials:
     fetches: int = 0
     failures: int = 0
     retry_at: float = 0.0
+    retry_svid: str | None = None  # the SVID the back-off applies to: a new one is tried at once
     _refreshing: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _finished: threading.Condition = field(init=False)
@@ -161,7 +167,8 @@ class RefreshingCredentials:
         """Claim the one refresh slot if a refresh is due and allowed now (back-off after failures)."""
         svid = _fingerprint(self.certificate)  # read before taking the lock
         with self._lock:
-            if self._refreshing or not self._due(svid) or self.monotonic() < self.retry_at:
+            waiting = self.monotonic() < self.retry_at and svid == self.retry_svid
+            if self._refreshing or not self._due(svid) or waiting:
                 return False
             self._refreshing = True
             return True
@@ -189,8 +196,9 @@ class RefreshingCredentials:
                     message = self._keep(fetched, svid)
                 else:
                     self.failures += 1
-                    delay = min(FIRST_RETRY_SECONDS * 2 ** (self.failures - 1), MAX_RETRY_SECONDS)
-                    self.retry_at = self.monotonic() + delay
+                    doublings = min(self.failures - 1, 16)  # 2**16 s is past the cap; no float overflow
+                    delay = min(FIRST_RETRY_SECONDS * 2**doublings, MAX_RETRY_SECONDS)
+                    self.retry_at, self.retry_svid = self.monotonic() + delay, svid
                     message = f"refresh failed: {error}; next attempt in {delay:g} s"
             finally:
                 self._refreshing = False
@@ -202,7 +210,9 @@ class RefreshingCredentials:
         self.credentials, self.svid_not_after = fetched.credentials, fetched.svid_not_after
         self.updated, self.svid = self.now(), svid
         self.fetches += 1
-        self.failures, self.retry_at = 0, 0.0
+        # Not again for a while, even if these are already due (an endpoint answering credentials that
+        # expire within five minutes would otherwise be asked at every request); a new SVID still is.
+        self.failures, self.retry_at, self.retry_svid = 0, self.monotonic() + MIN_REFRESH_SECONDS, svid
         return f"credentials refreshed (until {fetched.credentials.get('expiration')})"
 
 
@@ -361,8 +371,9 @@ def peer_uid(connection: socket.socket, table: str = PROC_NET_TCP) -> int | None
         with open(table, encoding="ascii") as rows:
             for row in rows:
                 fields = row.split()
-                if len(fields) > 7 and fields[1] == local and fields[2] == remote:
-                    return int(fields[7])
+                # ESTABLISHED (01) with a socket inode: a closed client's TIME_WAIT row reads uid 0
+                if len(fields) > 9 and fields[1] == local and fields[2] == remote:
+                    return int(fields[7]) if fields[3] == "01" and fields[9] != "0" else None
     except (OSError, ValueError):
         return None
     return None
@@ -376,7 +387,11 @@ def _proc_address(host: str, port: int) -> str:
 class HopLimitedServer(ThreadingHTTPServer):
     """127.0.0.1 only; every answer's IP TTL set to the hop limit, as the Go helper does.
 
-    With ``allowed_uids``, a connection from a process of any other user is closed unanswered.
+    A local process must not be able to starve the others: at most ``MAX_CONNECTIONS`` are open at
+    once (a new one drops the oldest), none stays open longer than ``CONNECTION_SECONDS``, and a client
+    that hangs up early is not a traceback. With ``allowed_uids``, a connection from a process of any
+    other user is closed unanswered; the check runs in the connection's own thread and refusals are
+    logged at most once a minute, so neither a flood nor a stalled log reader holds up the accept loop.
     """
 
     daemon_threads = True
@@ -385,21 +400,75 @@ class HopLimitedServer(ThreadingHTTPServer):
     allowed_uids: frozenset[int] | None = None
     log: Callable[[str], None] = staticmethod(lambda _message: None)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: dict[socket.socket, float] = {}
+        self._open_lock = threading.Lock()
+        self._refused = 0
+        self._refusals_logged_at = float("-inf")
+        threading.Thread(target=self._reap, name="reaper", daemon=True).start()
+
     def get_request(self) -> tuple[socket.socket, Any]:
-        """Accept, then cap the TTL of the connection's packets."""
+        """Accept, cap the TTL of the connection's packets, and make room under the connection cap."""
         connection, address = super().get_request()
         connection.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, self.hop_limit)
+        with self._open_lock:
+            while len(self._open) >= MAX_CONNECTIONS:
+                oldest = min(self._open, key=self._open.__getitem__)
+                del self._open[oldest]
+                _hang_up(oldest)
+            self._open[connection] = time.monotonic()
         return connection, address
 
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        """Only the allowed users' processes, when ``--allow-uid`` names them."""
-        if self.allowed_uids is None:
-            return True
-        uid = peer_uid(request)
-        if uid in self.allowed_uids:
-            return True
-        self.log(f"refused a connection from {'an unknown user' if uid is None else f'uid {uid}'}")
-        return False
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """In the connection's thread: refuse another user's process, then answer."""
+        if self.allowed_uids is not None:
+            uid = peer_uid(request)
+            if uid not in self.allowed_uids:
+                self._note_refusal(uid)
+                self.shutdown_request(request)
+                return
+        super().process_request_thread(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close, and forget the connection."""
+        with self._open_lock:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up or timed out is not worth a traceback on stderr."""
+        return
+
+    def _note_refusal(self, uid: int | None) -> None:
+        with self._open_lock:
+            self._refused += 1
+            now = time.monotonic()
+            if now - self._refusals_logged_at < REFUSALS_LOG_SECONDS:
+                return
+            count, self._refused, self._refusals_logged_at = self._refused, 0, now
+        who = "an unknown user" if uid is None else f"uid {uid}"
+        self.log(
+            f"refused {count} connection{'s' if count > 1 else ''} from other users (the last from {who})"
+        )
+
+    def _reap(self) -> None:
+        """Hang up connections open longer than ``CONNECTION_SECONDS`` (a client sending a byte at a time)."""
+        while True:
+            time.sleep(1.0)
+            limit = time.monotonic() - CONNECTION_SECONDS
+            with self._open_lock:
+                stale = [connection for connection, opened in self._open.items() if opened < limit]
+                for connection in stale:
+                    del self._open[connection]
+            for connection in stale:
+                _hang_up(connection)
+
+
+def _hang_up(connection: socket.socket) -> None:
+    """End a connection another thread is serving: its reads and writes then fail, and it closes it."""
+    with contextlib.suppress(OSError):
+        connection.shutdown(socket.SHUT_RDWR)
 
 
 def add_commands(commands: Any, add_credential_flags: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -459,13 +528,20 @@ def run_serve(args: argparse.Namespace) -> int:
     from roles_anywhere.credentials.credential_process import SessionRefusedError  # noqa: PLC0415
 
     source = refreshing_source(args)
+    role_name = args.role_arn.rsplit("/", 1)[-1]
+    try:  # the port first: a taken one is one line, with nothing asked of AWS
+        server = HopLimitedServer(("127.0.0.1", args.port), imds_handler(source, role_name, Tokens()))
+    except OSError as err:
+        raise ConfigError("--port", f"cannot listen on 127.0.0.1:{args.port}: {err.strerror}") from None
     try:
-        source.prime()  # the first credentials, or a clear failure before listening
+        source.prime()  # the first credentials, or a clear failure before answering anyone
     except SessionRefusedError as err:
+        server.server_close()
         print(f"error: {one_printable_line(str(err))}", file=sys.stderr)
         return 1
-    role_name = args.role_arn.rsplit("/", 1)[-1]
-    server = HopLimitedServer(("127.0.0.1", args.port), imds_handler(source, role_name, Tokens()))
+    except BaseException:
+        server.server_close()
+        raise
     server.hop_limit = args.hop_limit
     if args.allow_uid:
         server.allowed_uids = frozenset(args.allow_uid)
