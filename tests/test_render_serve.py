@@ -102,31 +102,50 @@ def test_serve_is_in_the_stack_outputs_and_renders_the_same_from_them(
     )
     assert capsys.readouterr().err.startswith(
         f"error: {tmp_path / 'hostile.json'}: workloads.orders.servePort: 9930 is also "
-        "workloads.billing.servePort; each workload's serve needs its own port"
+        "workloads.billing's serve port; each workload's serve needs its own"
     )
 
 
-def test_a_ports_derived_from_its_name_alone() -> None:
-    """Adding or removing other workloads never moves a workload's port (unless it had to probe)."""
-    names = [f"service-{index}" for index in range(40)]
-    alone = {name: assign_serve_ports(9911, [name], {})[0][name] for name in names}
-    together, warnings = assign_serve_ports(9911, names, {})
-    moved = {name for name in names if together[name] != alone[name]}
-    assert len(moved) == len(warnings)
+def test_a_port_is_derived_from_its_name_alone() -> None:
+    """Adding or removing other workloads never moves a workload's port."""
+    names = [f"service-{index}" for index in range(20)]
+    together = assign_serve_ports(9911, names, {})
+    assert together == {name: assign_serve_ports(9911, [name], {})[name] for name in names}
     assert len(set(together.values())) == len(names)
     assert all(9911 <= port < 19911 for port in together.values())
 
 
-def test_a_collision_takes_the_next_free_port_and_says_how_to_pin_it() -> None:
-    base = 65_533  # three ports left: names collide
-    ports, warnings = assign_serve_ports(base, ["a", "b", "c"], {})
-    assert sorted(ports.values()) == [65_533, 65_534, 65_535]
-    for warning in warnings:
-        name = warning.split(":", 1)[0].removeprefix("workloads.")
-        assert warning.endswith(f"set workloads.{name}.servePort: {ports[name]} to pin it")
-    with pytest.raises(ConfigError, match=r"aws.servePort: no free port left in 65533-65535"):
-        assign_serve_ports(base, ["a", "b", "c", "d"], {})
-    with pytest.raises(ConfigError, match=r"workloads.b.servePort: 9920 is also workloads.a.servePort"):
+def colliding_names(base: int) -> tuple[str, str]:
+    seen: dict[int, str] = {}
+    for index in range(100_000):
+        name = f"w{index}"
+        port = derived_port(base, name)
+        if port in seen:
+            return seen[port], name
+        seen[port] = name
+    raise AssertionError("no collision found")
+
+
+def test_a_new_workload_that_lands_on_a_taken_port_is_refused_never_moves_the_other() -> None:
+    """The review's case: a new name hashing onto an existing workload's port used to take it."""
+    first, second = colliding_names(9911)
+    port = derived_port(9911, first)
+    with pytest.raises(ConfigError) as refused:
+        assign_serve_ports(9911, [first, second], {})
+    later = max(first, second)
+    assert str(refused.value).startswith(
+        f"workloads.{later}.servePort: {port} is also workloads.{min(first, second)}'s serve port; each "
+        f"workload's serve needs its own: pin the one that is new, e.g. workloads.{later}.servePort: "
+    )
+    free = int(str(refused.value).rsplit(" ", 1)[1])
+    pinned = assign_serve_ports(9911, [first, second], {later: free})
+    assert pinned == {min(first, second): port, later: free}
+    # a pinned workload keeps its port; a derived one landing on it is the one named
+    with pytest.raises(
+        ConfigError, match=rf"workloads\.{second}\.servePort: {derived_port(9911, second)} is also "
+    ):
+        assign_serve_ports(9911, [first, second], {first: derived_port(9911, second)})
+    with pytest.raises(ConfigError, match=r"workloads.b.servePort: 9920 is also workloads.a's serve port"):
         assign_serve_ports(9911, ["a", "b"], {"a": 9920, "b": 9920})
 
 
@@ -140,8 +159,8 @@ def test_two_workloads_pinned_to_one_port_is_one_line(
     stack = write_stack(tmp_path, stack_config(aws={"credentials": "serve"}, workloads=workloads))
     assert main(["plan", "--config", str(stack)]) == 2
     assert capsys.readouterr().err == (
-        "error: workloads.orders.servePort: 9950 is also workloads.billing.servePort; "
-        "each workload's serve needs its own port\n"
+        "error: workloads.orders.servePort: 9950 is also workloads.billing's serve port; each workload's "
+        "serve needs its own: pin the one that is new, e.g. workloads.orders.servePort: 9951\n"
     )
 
 

@@ -163,8 +163,7 @@ class Deployment(_OutputModel):
     def serve_ports(self) -> dict[str, int]:
         """Each workload's ``serve`` port: as exported, else derived as ``plan`` would (older outputs)."""
         pinned = {name: w.serve_port for name, w in self.workloads.items() if w.serve_port is not None}
-        ports, _ = assign_serve_ports(self.aws.serve_port, sorted(self.workloads), pinned)
-        return ports
+        return assign_serve_ports(self.aws.serve_port, sorted(self.workloads), pinned)
 
 
 def load_deployment(outputs: Mapping[str, Any], *, source: str) -> Deployment:

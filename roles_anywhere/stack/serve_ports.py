@@ -3,10 +3,10 @@
 Every workload's ``serve`` listens on 127.0.0.1; if two of a stack's workloads shared a port on one
 host, an application pointed at one would get the other's role. Each workload therefore gets its own
 port: ``workloads.<w>.servePort`` when set, else one derived from its name alone (``aws.servePort``
-plus a hash of the name, within ``SPAN`` ports), so adding or removing another workload does not move
-it (a moved port would hand a running application, still pointed at the old one, another workload's
-credentials). Two names that hash to the same port are rare; the later one in name order takes the
-next free port and a warning says to pin it.
+plus a hash of the name, within ``SPAN`` ports). A port never depends on the other workloads, so
+adding or removing one never moves another (a moved port would hand a running application, still
+pointed at the old one, another workload's credentials). Two workloads on one port (by hash or by
+pin) is an error naming both and a free port to pin the new one to.
 """
 
 from __future__ import annotations
@@ -20,42 +20,40 @@ SPAN = 10_000  # how many ports from aws.servePort the derived ports spread over
 MAX_PORT = 65_535
 
 
+def _span(base: int) -> int:
+    return min(SPAN, MAX_PORT + 1 - base)
+
+
 def derived_port(base: int, name: str) -> int:
-    """The port ``name`` gets when nothing pins it: stable, from its name alone."""
-    span = min(SPAN, MAX_PORT + 1 - base)
-    return base + int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % span
+    """The port ``name`` gets when nothing pins it: from its name alone."""
+    return base + int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % _span(base)
 
 
-def assign_serve_ports(
-    base: int, names: list[str], pinned: Mapping[str, int]
-) -> tuple[dict[str, int], list[str]]:
-    """Each workload's port and the warnings for any that could not have its derived one.
+def assign_serve_ports(base: int, names: list[str], pinned: Mapping[str, int]) -> dict[str, int]:
+    """Each workload's port; a ``ConfigError`` when two would share one.
 
-    ``pinned``: the workloads with ``servePort`` set; two pinned to one port is an error.
+    ``pinned``: the workloads with ``servePort`` set.
     """
-    taken: dict[int, str] = {}
-    for name in sorted(pinned):
-        port = pinned[name]
-        if port in taken:
+    ports = {name: pinned.get(name) or derived_port(base, name) for name in names}
+    owner: dict[int, str] = {}
+    for name in sorted(names, key=lambda n: (n not in pinned, n)):  # a pinned one keeps its port
+        port = ports[name]
+        if port in owner:
+            other = owner[port]
+            free = _free_port(base, set(ports.values()), port)
             raise ConfigError(
                 f"workloads.{name}.servePort",
-                f"{port} is also workloads.{taken[port]}.servePort; each workload's serve needs its own port",
+                f"{port} is also workloads.{other}'s serve port; each workload's serve needs its own: "
+                f"pin the one that is new, e.g. workloads.{name}.servePort: {free}",
             )
-        taken[port] = name
-    ports = dict(pinned)
-    warnings = []
-    span = min(SPAN, MAX_PORT + 1 - base)
-    for name in sorted(set(names) - set(pinned)):
-        wanted = port = derived_port(base, name)
-        while port in taken:
-            port = base + (port - base + 1) % span
-            if port == wanted:
-                raise ConfigError("aws.servePort", f"no free port left in {base}-{base + span - 1}")
-        if port != wanted:
-            warnings.append(
-                f"workloads.{name}: its serve port {wanted} is workloads.{taken[wanted]}'s, so it gets "
-                f"{port}, which moves if that changes; set workloads.{name}.servePort: {port} to pin it"
-            )
-        taken[port] = name
-        ports[name] = port
-    return ports, warnings
+        owner[port] = name
+    return ports
+
+
+def _free_port(base: int, taken: set[int], near: int) -> int:
+    span = _span(base)
+    for step in range(1, span + 1):
+        port = base + (near - base + step) % span
+        if port not in taken:
+            return port
+    raise ConfigError("aws.servePort", f"no free port left in {base}-{base + span - 1}")

@@ -226,7 +226,7 @@ def load_spec(
     except ValidationError as err:
         raise _config_error(err.errors(include_url=False, include_input=False)) from None
     workloads = tuple(_workload(name, config.workloads[name], config) for name in sorted(config.workloads))
-    workloads, port_warnings = _with_serve_ports(config, workloads)
+    workloads = _with_serve_ports(config, workloads)
     _check_distinct_svid_directories(workloads)
     naming.check_distinct_spiffe_ids((w.name, str(w.spiffe_id)) for w in workloads)
     namespace = _namespace(config, stack)
@@ -258,8 +258,7 @@ def load_spec(
         + loaded.warnings
         + tuple(_quota_warnings(config, workloads))
         + tuple(_broad_permission_warnings(workloads))
-        + tuple(_unissued_warnings(workloads))
-        + tuple(port_warnings),
+        + tuple(_unissued_warnings(workloads)),
         teleport=teleport,
         aws=AwsClientSettings(
             signing_helper=config.aws.signing_helper,
@@ -326,17 +325,15 @@ def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload
     )
 
 
-def _with_serve_ports(
-    config: StackConfig, workloads: tuple[Workload, ...]
-) -> tuple[tuple[Workload, ...], list[str]]:
+def _with_serve_ports(config: StackConfig, workloads: tuple[Workload, ...]) -> tuple[Workload, ...]:
     """With ``aws.credentials: serve``, each workload with its own port (``stack.serve_ports``)."""
     if config.aws.credentials != "serve":
-        return workloads, []
+        return workloads
     pinned = {
         name: port for name, settings in config.workloads.items() if (port := settings.serve_port) is not None
     }
-    ports, warnings = assign_serve_ports(config.aws.serve_port, [w.name for w in workloads], pinned)
-    return tuple(replace(w, serve_port=ports[w.name]) for w in workloads), warnings
+    ports = assign_serve_ports(config.aws.serve_port, [w.name for w in workloads], pinned)
+    return tuple(replace(w, serve_port=ports[w.name]) for w in workloads)
 
 
 def _profile_settings(name: str, config: WorkloadConfig, stack: StackConfig) -> ProfileSettings:
