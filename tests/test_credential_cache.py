@@ -474,3 +474,17 @@ def test_a_caller_whose_lock_file_was_pruned_while_it_waited_locks_the_new_one(
         os.close(other)
     finally:
         waiter.__exit__(None, None, None)
+
+
+def test_a_relative_cache_location_is_never_resolved_against_wherever_the_cli_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ROLES_ANYWHERE_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid by the XDG spec: ignored
+    assert cache.cache_dir() == str(tmp_path / ".cache" / "roles-anywhere")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache.cache_dir() == str(tmp_path / "xdg" / "roles-anywhere")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ROLES_ANYWHERE_CACHE_DIR", "mine")
+    assert cache.cache_dir() == str(tmp_path / "mine")

@@ -506,3 +506,25 @@ def test_a_hardware_flag_is_refused_even_with_an_answer_cached(
     process = run(call("--reuse-pin"))
     assert (process.returncode, process.stdout) == (2, "")
     assert process.stderr.startswith(f"error: --reuse-pin: {HARDWARE_LINE}")
+
+
+@pytest.mark.parametrize(
+    "flag", ["--certificate", "--role-arn", "--ca-bundle", "--cert-selector", "--region"]
+)
+def test_a_flag_given_double_dash_as_its_value_is_one_line(
+    capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    """Python 3.11's argparse reads `--flag=--` as an empty list, which crashed the command (exit 70)."""
+    from roles_anywhere.cli import main  # noqa: PLC0415
+
+    args = {
+        "--certificate": "/svid.pem",
+        "--private-key": "/svid_key.pem",
+        "--trust-anchor-arn": "arn:aws:rolesanywhere:us-east-1:123456789012:trust-anchor/x",
+        "--profile-arn": "arn:aws:rolesanywhere:us-east-1:123456789012:profile/x",
+        "--role-arn": "arn:aws:iam::123456789012:role/x",
+    }
+    for name in ("credential-process", "serve", "update"):
+        argv = [name, *(f"{k}={v}" for k, v in args.items() if k != flag), f"{flag}=--"]
+        assert main(argv) == 2
+        assert capsys.readouterr().err == f"error: {flag}: needs a value; '--' is not one\n"

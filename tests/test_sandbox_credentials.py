@@ -430,3 +430,53 @@ def test_an_ml_dsa_key_is_one_line_pointing_at_the_go_helper(
         "use it for this key\n"
     )
     assert "PRIVATE KEY" not in err
+
+
+def _lock_path(args: list[str]) -> Path:
+    """Where credential-process keeps the lock for these flags (the key the command computes)."""
+    from roles_anywhere.cli import build_parser  # noqa: PLC0415
+    from roles_anywhere.credentials.command import _cache_key  # noqa: PLC0415
+
+    key = _cache_key(build_parser().parse_args(args))
+    return Path(cache.cache_dir()) / f"{key.name}{cache.LOCK_SUFFIX}"
+
+
+@pytest.mark.parametrize(
+    "problem", ["folder-under-a-file", "lock-is-a-link", "lock-is-a-folder", "disk-full"]
+)
+def test_a_cache_that_cannot_be_used_never_costs_the_credentials(
+    sandbox: Sandbox,
+    world: World,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    problem: str,
+) -> None:
+    """A service account without a writable HOME, a planted lock, a full disk: one warning, exit 0."""
+    workload = world.workload("/svc/cache-trouble")
+    write_svid(tmp_path / "svid", fresh_svid(world.ca, workload.spiffe_id))
+    args = ["credential-process", *flags(sandbox, world, tmp_path / "svid", workload)]
+    folder = Path(cache.cache_dir())
+    if problem == "folder-under-a-file":
+        (tmp_path / "not-a-folder").write_text("")
+        monkeypatch.setenv("ROLES_ANYWHERE_CACHE_DIR", str(tmp_path / "not-a-folder" / "cache"))
+    elif problem == "disk-full":
+
+        def full(*_args: Any, **_kwargs: Any) -> None:
+            raise OSError(28, "No space left on device", str(folder / "x.entry"))
+
+        monkeypatch.setattr(cache, "store", full)
+    else:
+        folder.mkdir(mode=0o700)
+        lock = _lock_path(args)
+        if problem == "lock-is-a-link":
+            lock.symlink_to(tmp_path / "elsewhere")
+        else:
+            lock.mkdir()
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["AccessKeyId"].startswith("ASIA")
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("warning: credential cache not used: ")
+    if problem == "lock-is-a-link":
+        assert not (tmp_path / "elsewhere").exists()

@@ -102,8 +102,10 @@ def cache_dir() -> str:
     """The cache folder for this user."""
     explicit = os.environ.get(CACHE_ENV)
     if explicit:
-        return explicit
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.abspath(explicit)
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative value is invalid and ignored
+        base = os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "roles-anywhere")
 
 

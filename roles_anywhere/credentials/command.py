@@ -97,8 +97,29 @@ REQUIRED_FLAGS = {
 }
 
 
+VALUE_FLAG_NAMES = (
+    "certificate",
+    "private-key",
+    "intermediates",
+    "trust-anchor-arn",
+    "profile-arn",
+    "role-arn",
+    "session-duration",
+    "role-session-name",
+    "region",
+    "endpoint",
+    "ca-bundle",
+    "pkcs8-password",
+)
+
+
 def check_credential_flags(args: argparse.Namespace) -> None:
     """Hardware flags first (each refused by name), then the five flags every call needs."""
+    flags = {f"--{name}": name.replace("-", "_") for name in VALUE_FLAG_NAMES}
+    flags.update({flag: _dest(flag) for flag in HARDWARE_VALUE_FLAGS})
+    for flag, dest in flags.items():
+        if isinstance(getattr(args, dest, None), list):  # Python 3.11's argparse reads `--flag=--` as []
+            raise ConfigError(flag, "needs a value; '--' is not one")
     refuse_hardware_flags(args)
     missing = [
         flag for flag in REQUIRED_FLAGS if getattr(args, flag.removeprefix("--").replace("-", "_")) is None
@@ -143,34 +164,55 @@ def run_credential_process(args: argparse.Namespace) -> int:
     key = None if args.no_cache else _cache_key(args)
     try:
         cached = cache.cached_credentials(key) if key is not None else None  # reads only
-        if cached is not None:
-            debug(args, "answered from the cache")
-            sys.stdout.write(cache.credential_process_json(cached) + "\n")
-            return 0
-        request = session_inputs(args)  # a bad flag or file fails here, before the cache is touched
-        with cache.locked(key) if key is not None else contextlib.nullcontext():
-            cached = cache.cached_credentials(key) if key is not None else None  # another caller's
+    except (cache.CacheUnsafeError, OSError) as err:
+        _cache_not_used(err)
+        key, cached = None, None
+    if cached is not None:
+        debug(args, "answered from the cache")
+        sys.stdout.write(cache.credential_process_json(cached) + "\n")
+        return 0
+    request = session_inputs(args)  # a bad flag or file fails here, before the cache is touched
+    with contextlib.ExitStack() as held:
+        if key is not None:
+            try:
+                held.enter_context(cache.locked(key))
+                cached = cache.cached_credentials(key)  # another caller's, made while we waited
+            except (cache.CacheUnsafeError, OSError) as err:
+                _cache_not_used(err)
+                key, cached = None, None
             if cached is not None:
                 debug(args, "answered from the cache, filled by a concurrent call")
                 sys.stdout.write(cache.credential_process_json(cached) + "\n")
                 return 0
-            debug(args, f"CreateSession {request.endpoint}/sessions for {request.role_arn}")
+        debug(args, f"CreateSession {request.endpoint}/sessions for {request.role_arn}")
+        try:
             credentials = create_session(
                 request,
                 verify=tls_verification(args.no_verify_ssl, args.ca_bundle),
                 with_proxy=args.with_proxy,
             )
-            debug(args, f"credentials until {credentials.get('expiration')}")
-            if key is not None and _unchanged(key, args, request):
+        except SessionRefusedError as err:
+            print(f"error: {one_printable_line(str(err))}", file=sys.stderr)
+            return 1
+        debug(args, f"credentials until {credentials.get('expiration')}")
+        if key is not None and _unchanged(key, args, request):
+            try:
                 cache.store(key, credentials, request.certificate.not_valid_after_utc)
-    except cache.CacheUnsafeError as err:
-        print(f"warning: credential cache not used: {one_printable_line(str(err))}", file=sys.stderr)
-        return run_credential_process(argparse.Namespace(**{**vars(args), "no_cache": True}))
-    except SessionRefusedError as err:
-        print(f"error: {one_printable_line(str(err))}", file=sys.stderr)
-        return 1
+            except (cache.CacheUnsafeError, OSError) as err:  # a full disk: the answer still counts
+                _cache_not_used(err)
     sys.stdout.write(cache.credential_process_json(credentials) + "\n")
     return 0
+
+
+def _cache_not_used(err: Exception) -> None:
+    """Say in one line why the cache is skipped; the call goes on without it.
+
+    A folder that cannot be made (a service account's HOME), a planted lock, a full disk.
+    """
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if isinstance(err.filename, str) else ""
+        err = Exception(f"{where}{err.strerror or type(err).__name__}")
+    print(f"warning: credential cache not used: {one_printable_line(str(err))}", file=sys.stderr)
 
 
 def _cache_key(args: argparse.Namespace) -> Any:

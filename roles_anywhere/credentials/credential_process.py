@@ -13,6 +13,7 @@ import json
 import ssl
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,14 @@ def create_session(
         raise SessionRefusedError(
             status, "InvalidResponse", f"the credentials have no text {', '.join(lacking)}"
         )
+    try:  # serve, update and the cache all compute with it
+        expiration = datetime.fromisoformat(credentials["expiration"].replace("Z", "+00:00"))
+        if expiration.tzinfo is None:
+            raise ValueError(expiration)
+    except ValueError:
+        raise SessionRefusedError(
+            status, "InvalidResponse", "the credentials' expiration is not an ISO 8601 time with a zone"
+        ) from None
     return credentials
 
 
