@@ -706,6 +706,96 @@ def test_legacy_needs_the_workload_identity_listing_unless_told_the_cluster_has_
     assert result.returncode == 0, result.stderr
 
 
+def without_workload_identities(cluster: FakeCluster) -> None:
+    """The cluster (or the admin's tctl) predates the kind: listing and creating it fail (see fake_tctl)."""
+    state = cluster.state()
+    state["unsupported"] = ["workload_identity"]
+    cluster.state_file.write_text(json.dumps(state))
+
+
+def switched_to_legacy_in_a_fresh_folder(tmp_path: Path) -> tuple[FakeCluster, Path]:
+    """Issue 22: prod-old held orders' SVID through a WorkloadIdentity; the config now names prod-new, in
+    legacy mode, rendered into a fresh folder (a CI checkout), so no record lists the WorkloadIdentity."""
+    cluster = FakeCluster(tmp_path)
+    deploy(cluster, tmp_path / "before", "prod", orders_by("prod-old"), "workload-identity")
+    assert obtainable(cluster, "bot", "prod-old", ["/svc/orders"]) == {"/svc/orders"}
+    cluster.add_bot("prod-new")
+    folder = tmp_path / "fresh"
+    render_to(folder, deployment_of("prod", orders_by("prod-new"), "legacy"))
+    return cluster, folder
+
+
+def test_no_workload_identities_is_refused_where_the_cluster_lists_them(tmp_path: Path) -> None:
+    """With the flag the WorkloadIdentity would stay live and prod-old (wildcard preset) keep the SVID."""
+    cluster, folder = switched_to_legacy_in_a_fresh_folder(tmp_path)
+    assert apply_refused(cluster, folder, "--no-workload-identities") == (
+        "error: teleport/apply.sh: --no-workload-identities: this cluster lists WorkloadIdentities "
+        "(`tctl get workload_identity` works), so they are checked and this stack's taken back: run "
+        "apply.sh without it (nothing was changed)\n"
+    )
+    result = cluster.apply(folder)
+    assert result.returncode == 0, result.stderr
+    assert "prod.orders" not in cluster.state()["workload_identity"]
+    assert obtainable(cluster, "bot", "prod-old", ["/svc/orders"]) == set()
+    assert can_obtain_legacy(cluster.model(), cluster.principal("bot", "prod-new"), "/svc/orders", ["orders"])
+
+
+@pytest.mark.parametrize(
+    ("break_listing", "error"),
+    [
+        ("failing", "ERROR: connection reset by peer"),
+        ("old tctl", 'ERROR: getting "workload_identity" is not supported'),
+    ],
+)
+def test_no_workload_identities_is_refused_while_a_role_of_the_namespace_grants_them(
+    tmp_path: Path, break_listing: str, error: str
+) -> None:
+    """The listing fails, but prod's roles still select WorkloadIdentities: some may be live."""
+    cluster, folder = switched_to_legacy_in_a_fresh_folder(tmp_path)
+    fail = "workload_identity" if break_listing == "failing" else ""
+    if break_listing == "old tctl":
+        without_workload_identities(cluster)
+    assert apply_refused(cluster, folder, "--no-workload-identities", fail=fail) == (
+        "error: teleport/apply.sh: --no-workload-identities: role/prod.bot.prod-old of namespace 'prod' "
+        "grants WorkloadIdentities, so this stack's may be live, but `tctl get workload_identity` failed "
+        f"({error}); use a tctl that lists them (Teleport >= 17.2.7, read on workload_identity) and run "
+        "apply.sh without the flag (nothing was changed)\n"
+    )
+    assert obtainable(cluster, "bot", "prod-old", ["/svc/orders"]) == {"/svc/orders"}  # still: refused
+
+
+def test_no_workload_identities_on_a_cluster_without_them_applies_again_and_revokes(tmp_path: Path) -> None:
+    """What the flag is for: a legacy stack on a cluster without the kind, applied again and again from
+    fresh folders (its own legacy roles, and other namespaces' roles, do not count against it)."""
+    cluster = FakeCluster(tmp_path)
+    without_workload_identities(cluster)
+    for bot in ("prod-a", "prod-b", "staging-ci"):
+        cluster.add_bot(bot)
+    cluster.put(
+        "role",
+        {
+            "kind": "role",
+            "version": "v7",
+            "metadata": {
+                "name": "staging.bot.staging-ci",
+                "labels": {"teleport-roles-anywhere/stack": "staging"},
+            },
+            "spec": {"allow": {"workload_identity_labels": {"*": ["*"]}}},
+        },
+    )
+    both = {"orders": {"path": "/svc/orders", "bots": ["prod-a", "prod-b"]}}
+    for index, workloads in enumerate((both, both, orders_by("prod-a"))):
+        folder = tmp_path / f"fresh-{index}"
+        render_to(folder, deployment_of("prod", workloads, "legacy"))
+        result = cluster.apply(folder, "--no-workload-identities")
+        assert result.returncode == 0, result.stderr
+    model = cluster.model()
+    assert can_obtain_legacy(model, cluster.principal("bot", "prod-a"), "/svc/orders", ["orders"])
+    assert not can_obtain_legacy(model, cluster.principal("bot", "prod-b"), "/svc/orders", ["orders"])
+    assert cluster.state()["role"]["prod.bot.prod-b"]["spec"] == {"allow": {}}  # emptied: prod-b holds it
+    assert cluster.apply(folder).returncode == 2  # without the flag the listing is required, and fails
+
+
 @pytest.mark.parametrize(
     ("kind", "name", "role"),
     [("bot", "prod-intruder", "prod.bot.prod-ci"), ("user", "mallory", "prod.user.alice")],

@@ -66,6 +66,22 @@ def tctl_read(*args: str) -> str:
     return result.stdout.decode("utf-8", "replace")
 
 
+def tctl_answers(*args: str) -> tuple[bool, str]:
+    """Whether a read-only tctl command succeeds, and the first line of its error if not.
+
+    For ``--no-workload-identities``, which must learn whether the cluster can list WorkloadIdentities
+    without taking tctl's failure for an answer; a missing tctl or a timeout still refuses.
+    """
+    try:
+        result = subprocess.run(["tctl", *args], capture_output=True, check=False, timeout=READ_TIMEOUT)
+    except FileNotFoundError:
+        raise RefusalError("tctl is not on PATH (Teleport's client tools, signed in as an admin)") from None
+    except subprocess.TimeoutExpired:
+        raise RefusalError(f"`tctl {' '.join(args[:2])}` did not answer within {READ_TIMEOUT} s") from None
+    lines = result.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"]
+    return result.returncode == 0, clean(lines[0])
+
+
 def tctl_change(*args: str) -> None:
     """A changing tctl command, on the terminal (tctl may ask for MFA); a failure stops the run."""
     if subprocess.run(["tctl", *args], check=False).returncode != 0:
@@ -103,6 +119,22 @@ def _field(item: Mapping[str, Any], *path: str) -> Any:
     for key in path:
         node = node.get(key) if isinstance(node, dict) else None
     return node
+
+
+def grants_workload_identities(role: Mapping[str, Any]) -> bool:
+    """Whether a role grants WorkloadIdentities: ``workload_identity_labels`` or a rule on the kind.
+
+    Every role this project renders in workload-identity mode has both; legacy roles and emptied
+    ones have neither. Such a role of this namespace means its WorkloadIdentities may be live.
+    """
+    if _field(role, "spec", "allow", "workload_identity_labels"):
+        return True
+    rules = _field(role, "spec", "allow", "rules")
+    for rule in rules if isinstance(rules, list) else []:
+        resources = _field(rule, "resources")
+        if isinstance(resources, list) and "workload_identity" in resources:
+            return True
+    return False
 
 
 def held_roles(item: Mapping[str, Any]) -> list[str]:
@@ -274,7 +306,11 @@ class Applier:
     def run(self) -> None:
         """Check everything, then change: every refusal comes before the first change."""
         cluster = {"role": listing("roles"), "bot": listing("bots")}
-        cluster["workload_identity"] = {} if self.no_workload_identities else listing("workload_identity")
+        if self.no_workload_identities:
+            self._check_no_workload_identities(cluster["role"])
+            cluster["workload_identity"] = {}
+        else:
+            cluster["workload_identity"] = listing("workload_identity")
         retired = self._retired(cluster)
         self._check_files()
         self._check_ownership(cluster, retired)
@@ -294,6 +330,32 @@ class Applier:
             print(f"  bot {clean(bot)}: holds {clean(role)}")
         for user, role in sorted(self.plan.users.items()):
             print(f"  user {clean(user)}: needs {clean(role)} (tctl edit user/{clean(user)})")
+
+    def _check_no_workload_identities(self, roles: Mapping[str, Mapping[str, Any]]) -> None:
+        """``--no-workload-identities`` skips listing them, so it must be true that there are none to see.
+
+        Without the listing this stack's WorkloadIdentities are neither found nor deleted: after a
+        switch from workload-identity mode they would stay live, and a principal the config dropped
+        would keep obtaining the SVID (through the wildcard preset, say). So the flag is refused when
+        the cluster can list them after all, and when a role labelled with this namespace grants them
+        (only workload-identity mode renders such roles, so its WorkloadIdentities may still exist,
+        whatever made the listing fail: an old tctl, missing read access, a passing error).
+        """
+        works, error = tctl_answers("get", "workload_identity", "--format=json")
+        if works:
+            raise RefusalError(
+                "--no-workload-identities: this cluster lists WorkloadIdentities (`tctl get "
+                "workload_identity` works), so they are checked and this stack's taken back: run apply.sh "
+                "without it (nothing was changed)"
+            )
+        for name, role in sorted(roles.items()):
+            if labels(role).get(STACK_LABEL) == self.stack and grants_workload_identities(role):
+                raise RefusalError(
+                    f"--no-workload-identities: role/{clean(name)} of namespace '{self.stack}' grants "
+                    f"WorkloadIdentities, so this stack's may be live, but `tctl get workload_identity` "
+                    f"failed ({error}); use a tctl that lists them (Teleport >= 17.2.7, read on "
+                    "workload_identity) and run apply.sh without the flag (nothing was changed)"
+                )
 
     def _retired(self, cluster: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
         """Recorded as retired, or labelled as this stack's in the cluster, and not rendered now."""
@@ -482,7 +544,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-workload-identities",
         action="store_true",
-        help="legacy stacks on a cluster from before WorkloadIdentity resources (Teleport < 17.2.7)",
+        help="legacy stacks on a cluster from before WorkloadIdentity resources (Teleport < 17.2.7); refused "
+        "where tctl lists them or a role of this namespace grants them",
     )
     args = parser.parse_args(argv)
     folder = Path(__file__).resolve().parent
