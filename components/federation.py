@@ -10,8 +10,10 @@ from typing import Any
 
 import pulumi
 
-from roles_anywhere import FEDERATION_TYPE, PROJECT
+from roles_anywhere import FEDERATION_TYPE
 from roles_anywhere.bundle.ca_bundle import CaBundle, parse_pem_bundle
+from roles_anywhere.config.naming import key_path
+from roles_anywhere.config.ownership import Adoption, ownership_tags
 from roles_anywhere.errors import RolesAnywhereError
 from roles_anywhere.stack.outputs import WORKLOADS, ca_certificates, stack_outputs, workload_output
 from roles_anywhere.stack.profiles import share_profiles
@@ -53,14 +55,19 @@ class Federation(pulumi.ComponentResource):
         for warning in spec.warnings:
             pulumi.log.warn(warning)
         self.spec = spec
-        tags = {"ManagedBy": PROJECT, "TeleportCluster": spec.cluster}
+        cluster, namespace = spec.cluster, spec.teleport.namespace
+        tags = ownership_tags(cluster, namespace)  # who owns each resource: what an import is checked against
+        anchor_id = spec.imports.trust_anchor
         self.trust_anchor = TrustAnchor(
             f"{name}-trust",
             TrustAnchorArgs(
                 bundle_pem=spec.bundle.pem if bundle is None else bundle.apply(lambda b: b.pem),
                 settings=spec.trust_anchor,
                 tags=tags,
-                import_id=spec.imports.trust_anchor,
+                import_id=anchor_id,
+                adoption=None
+                if anchor_id is None
+                else Adoption("import.trustAnchor", "trust anchor", anchor_id, cluster, namespace),
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -75,6 +82,8 @@ class Federation(pulumi.ComponentResource):
                     shared_profile=shared,
                     import_role=spec.imports.role(workload.name),
                     import_profile=None if shared else spec.imports.profile(workload.name),
+                    cluster=cluster,
+                    namespace=namespace,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -83,13 +92,23 @@ class Federation(pulumi.ComponentResource):
         self.shared_profiles: dict[str, pulumi.CustomResource] = {}
         if shared:
             for profile in share_profiles(spec.workloads, spec.name_prefix):
+                profile_id = spec.imports.profile(profile.name)
                 resource = profile_resource(
                     f"{name}-profile-{profile.settings_digest}-{profile.bucket}",
                     name=profile.name,
                     settings=profile.settings,
                     role_arns=[self.workloads[member].role_arn for member in profile.workloads],
                     tags={**dict(spec.stack_tags), **tags},
-                    opts=pulumi.ResourceOptions(parent=self, import_=spec.imports.profile(profile.name)),
+                    opts=pulumi.ResourceOptions(parent=self, import_=profile_id),
+                    adoption=None
+                    if profile_id is None
+                    else Adoption(
+                        key_path("import", "profiles", profile.name),
+                        "profile",
+                        profile_id,
+                        cluster,
+                        namespace,
+                    ),
                 )
                 self.shared_profiles[profile.name] = resource
                 for member in profile.workloads:

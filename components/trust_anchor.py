@@ -9,8 +9,11 @@ import pulumi
 import pulumi_aws as aws
 
 from roles_anywhere import TRUST_ANCHOR_TYPE
+from roles_anywhere.config.ownership import Adoption
 from roles_anywhere.stack.anchor_settings import notification_settings
 from roles_anywhere.stack.spec import TrustAnchorSettings
+
+from .adoption import after_ownership_check
 
 
 @dataclass
@@ -21,6 +24,7 @@ class TrustAnchorArgs:
     settings: TrustAnchorSettings
     tags: Mapping[str, str] = field(default_factory=dict)
     import_id: str | None = None  # a hand-made anchor to adopt (its ID), instead of creating one
+    adoption: Adoption | None = None  # with import_id: whose it must be (checked on its tags first)
 
 
 class TrustAnchor(pulumi.ComponentResource):
@@ -35,9 +39,15 @@ class TrustAnchor(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: TrustAnchorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TRUST_ANCHOR_TYPE, name, None, opts)
+        anchor_name: pulumi.Input[str] = args.settings.name
+        if args.import_id is not None and args.adoption is not None:
+            existing = aws.rolesanywhere.TrustAnchor.get(
+                f"{name}-existing", args.import_id, opts=pulumi.ResourceOptions(parent=self)
+            )
+            anchor_name = after_ownership_check(args.adoption, existing.tags, args.settings.name)
         self.anchor = aws.rolesanywhere.TrustAnchor(
             f"{name}-anchor",
-            name=args.settings.name,
+            name=anchor_name,
             enabled=True,
             source=aws.rolesanywhere.TrustAnchorSourceArgs(
                 source_type="CERTIFICATE_BUNDLE",

@@ -9,9 +9,13 @@ import pulumi
 import pulumi_aws as aws
 
 from roles_anywhere import WORKLOAD_TYPE
-from roles_anywhere.config.naming import policy_arn_suffixes
+from roles_anywhere.config.iam_settings import SPIFFE_ID_TAG
+from roles_anywhere.config.naming import key_path, policy_arn_suffixes
+from roles_anywhere.config.ownership import Adoption
 from roles_anywhere.iam.policy import trust_policy_json
 from roles_anywhere.stack.spec import ProfileSettings, Workload
+
+from .adoption import after_ownership_check
 
 INLINE_POLICY_NAME = "inline"
 
@@ -26,6 +30,8 @@ class WorkloadArgs:
     shared_profile: bool = False  # a shared profile (made by Federation) lists this role instead
     import_role: str | None = None  # an existing role to adopt (its name)
     import_profile: str | None = None  # an existing profile to adopt (its ID)
+    cluster: str = ""  # with an import: the stack the adopted resources must belong to
+    namespace: str = ""
 
 
 def profile_resource(
@@ -36,11 +42,21 @@ def profile_resource(
     role_arns: pulumi.Input[list[pulumi.Input[str]]],
     tags: Mapping[str, str],
     opts: pulumi.ResourceOptions,
+    adoption: Adoption | None = None,
 ) -> aws.rolesanywhere.Profile:
-    """A Roles Anywhere profile with ``settings``: one workload's, or shared by equal settings."""
+    """A Roles Anywhere profile with ``settings``: one workload's, or shared by equal settings.
+
+    With ``opts.import_`` and ``adoption``, the existing profile is read and its tags judged first.
+    """
+    profile_name: pulumi.Input[str] = name
+    if opts.import_ is not None and adoption is not None:
+        existing = aws.rolesanywhere.Profile.get(
+            f"{resource_name}-existing", opts.import_, opts=pulumi.ResourceOptions(parent=opts.parent)
+        )
+        profile_name = after_ownership_check(adoption, existing.tags, name)
     return aws.rolesanywhere.Profile(
         resource_name,
-        name=name,
+        name=profile_name,
         role_arns=role_arns,
         duration_seconds=settings.duration_seconds,
         session_policy=settings.session_policy_json,
@@ -63,12 +79,19 @@ class WorkloadAccess(pulumi.ComponentResource):
         super().__init__(WORKLOAD_TYPE, name, None, opts)
         workload = args.workload
         spiffe_id = str(workload.spiffe_id)
-        tags = {**dict(workload.tags), **args.tags, "SpiffeId": spiffe_id}  # ours last: never replaced
+        tags = {**dict(workload.tags), **args.tags, SPIFFE_ID_TAG: spiffe_id}  # ours last: never replaced
         child = pulumi.ResourceOptions(parent=self)
 
+        role_name: pulumi.Input[str] = workload.role_name
+        if args.import_role is not None:
+            existing = aws.iam.Role.get(
+                f"{name}-existing-role", args.import_role, opts=pulumi.ResourceOptions(parent=self)
+            )
+            adoption = self._adoption(args, "role", args.import_role, path=workload.path)
+            role_name = after_ownership_check(adoption, existing.tags, workload.role_name, existing.path)
         self.role = aws.iam.Role(
             f"{name}-role",
-            name=workload.role_name,
+            name=role_name,
             description=f"Assumed through IAM Roles Anywhere by the Teleport workload {spiffe_id}",
             assume_role_policy=pulumi.Output.from_input(args.trust_anchor_arn).apply(
                 lambda anchor_arn: trust_policy_json(spiffe_id, anchor_arn)
@@ -110,5 +133,23 @@ class WorkloadAccess(pulumi.ComponentResource):
                 role_arns=[self.role.arn],
                 tags=tags,
                 opts=pulumi.ResourceOptions(parent=self, import_=args.import_profile),
+                adoption=None
+                if args.import_profile is None
+                else self._adoption(args, "profile", args.import_profile),
             )
             self.profile_arn = self.profile.arn
+
+    @staticmethod
+    def _adoption(args: WorkloadArgs, kind: str, resource_id: str, path: str | None = None) -> Adoption:
+        """What an adopted role or profile of this workload must be: this stack's, for this SPIFFE ID."""
+        workload = args.workload
+        section = "roles" if kind == "role" else "profiles"
+        return Adoption(
+            key=key_path("import", section, workload.name),
+            kind=kind,
+            resource_id=resource_id,
+            cluster=args.cluster,
+            namespace=args.namespace,
+            spiffe_id=str(workload.spiffe_id),
+            path=path,
+        )

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="policy levels and settings (--policy-pack-config format)",
     )
+    plan.add_argument("--strict", action="store_true", help="warnings are errors: exit 1 if there is any")
     plan.set_defaults(handler=_plan)
     render = commands.add_parser(
         "render", help="write the Teleport, tbot, tsh and AWS CLI files for a stack's ARNs"
@@ -200,12 +201,14 @@ def _plan(args: argparse.Namespace) -> int:
         from roles_anywhere.config.stack_file import read_stack_file  # noqa: PLC0415
         from roles_anywhere.stack.anchor_settings import threshold_drift  # noqa: PLC0415
         from roles_anywhere.stack.deployment import read_stack_outputs  # noqa: PLC0415
+        from roles_anywhere.stack.ownership import check_imports_against  # noqa: PLC0415
         from roles_anywhere.stack.spec import load_spec  # noqa: PLC0415
 
         deployed = read_stack_outputs(args.stack_outputs)
         stack_file = read_stack_file(args.config)
         spec = load_spec(stack_file.project_values(), base_dir=args.config.parent, stack=stack_file.stack)
         warnings += threshold_drift(spec.trust_anchor, deployed.trust_anchor, str(args.stack_outputs))
+        check_imports_against(spec, deployed, str(args.stack_outputs))  # imports of that stack's objects
     violations = _policy_violations(args, plan)
     warnings += [f"policy {v.policy} (advisory): {v.message}" for v in violations if v.level == "advisory"]
     for warning in warnings:
@@ -226,6 +229,10 @@ def _plan(args: argparse.Namespace) -> int:
             "denied",
             f"{len(mandatory)} mandatory policy violation(s); the first: {first.policy}: {first.message}",
         )
+        return EXIT_DENIED
+    if args.strict and warnings:  # one line, exit 1: the first warning, as an error
+        _WARNINGS.clear()
+        _say("error", f"{warnings[0]} (plan --strict: {len(warnings)} warning(s), each an error)")
         return EXIT_DENIED
     return EXIT_OK
 

@@ -87,4 +87,4 @@ def test_tags_near_the_limit_warn(tmp_path: Path, capsys: pytest.CaptureFixture[
         tmp_path, capsys, iam={"tags": {f"t{i}": "v" for i in range(40)}}, workloads=workloads(1)
     )
     assert code == 0
-    assert "warning: quotas.tags: this stack uses 43 of 50 tags on one role or profile (86 %)" in err
+    assert "warning: quotas.tags: this stack uses 44 of 50 tags on one role or profile (88 %)" in err

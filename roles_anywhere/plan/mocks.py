@@ -49,20 +49,44 @@ class DeterministicAwsMocks(pulumi.runtime.Mocks):
         return f"arn:{self.partition}:rolesanywhere:{self.region}:{self.account_id}:{kind}/{resource_id}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
-        """Return (id, state) for a resource, as the AWS provider would after a create."""
+        """Return (id, state) for a resource, as the AWS provider would after a create (or a read)."""
         token, name, inputs = args.typ, args.name, _plain(args.inputs)
+        if args.custom is None and args.resource_id:  # Resource.get: the SDK's mocks mark reads so
+            return args.resource_id, self.read(token, args.resource_id)
         key = (token, name)
         if key in self.inputs:
             raise RuntimeError(f"two resources of type {token} are both named {name!r}")
         self.inputs[key] = inputs
         if not args.custom:
             return "", {}
-        resource_id, computed = self._computed(token, name, inputs)
+        resource_id, computed = self._computed(token, name, inputs, import_id=args.resource_id or "")
         return resource_id, {**inputs, **computed}
 
-    def _computed(self, token: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def read(self, token: str, resource_id: str) -> dict[str, Any]:
+        """What AWS holds for an existing resource (``Resource.get``, before an import).
+
+        Offline there is no AWS: the resource is taken to be hand-made, with the ARN its ID gives and no
+        tags (so no owner to refuse); ``pulumi up`` reads the real ones. Subclasses answer for a sandbox
+        or for a test's world.
+        """
         if token in (TRUST_ANCHOR, PROFILE):
-            resource_id = self._uuid(token, name)
+            kind = "trust-anchor" if token == TRUST_ANCHOR else "profile"
+            return {"arn": self._regional_arn(kind, resource_id), "tags": {}, "tagsAll": {}}
+        if token == ROLE:
+            return {
+                "arn": f"arn:{self.partition}:iam::{self.account_id}:role/{resource_id}",
+                "name": resource_id,
+                "tags": {},
+                "tagsAll": {},
+            }
+        return {}
+
+    def _computed(
+        self, token: str, name: str, inputs: dict[str, Any], *, import_id: str = ""
+    ) -> tuple[str, dict[str, Any]]:
+        """The id and computed outputs of a created resource, or of an adopted one (``import_id``)."""
+        if token in (TRUST_ANCHOR, PROFILE):
+            resource_id = import_id or self._uuid(token, name)  # adopted: its ARN is the one it has
             kind = "trust-anchor" if token == TRUST_ANCHOR else "profile"
             physical = inputs.get("name") or name
             return resource_id, {

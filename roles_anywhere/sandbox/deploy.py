@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from roles_anywhere.config.iam_settings import NAMESPACE_TAG
 from roles_anywhere.config.stack_file import StackFile
 from roles_anywhere.plan.mocks import (
     PROFILE,
@@ -39,6 +40,34 @@ class SandboxDeployError(RolesAnywhereError):
 
 def _tag_list(tags: dict[str, str] | None) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in sorted((tags or {}).items())]
+
+
+_KINDS = {
+    TRUST_ANCHOR: "trust anchor",
+    PROFILE: "profile",
+    ROLE: "role",
+    ROLE_POLICY: "inline policy",
+    ROLE_POLICY_ATTACHMENT: "policy attachment",
+}
+
+
+def _refusal(args: Any, err: Exception) -> str:
+    """One line: which resource, what the sandbox (AWS's API) answered, and its own message."""
+    kind = _KINDS.get(args.typ, args.typ)
+    if args.custom is None:
+        what = f"reading the existing {kind} {args.resource_id} (to adopt it)"
+    else:
+        inputs = args.inputs or {}
+        physical = inputs.get("name") or inputs.get("policyArn") or args.name
+        what = f"{kind} {physical} ({args.name})"
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        operation = getattr(err, "operation_name", "the call")
+        answer = f"{operation} was refused: {error.get('Code', '?')}: {error.get('Message', '')}"
+    else:
+        answer = str(err)
+    return f"sandbox-deploy: {what}: {answer}"
 
 
 class SandboxMocks(DeterministicAwsMocks):
@@ -64,13 +93,42 @@ class SandboxMocks(DeterministicAwsMocks):
         self.attached: dict[str, set[str]] = {}
         self.inline: dict[str, set[str]] = {}
 
-    def _computed(self, token: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def new_resource(self, args: Any) -> tuple[str | None, dict[Any, Any]]:
+        """Create (or read) the resource in the sandbox; a refusal is one line naming it, not a crash."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - see __init__
+
+        try:
+            return super().new_resource(args)
+        except (BotoCoreError, ClientError) as err:
+            raise SandboxDeployError(_refusal(args, err)) from None
+
+    def read(self, token: str, resource_id: str) -> dict[str, Any]:
+        """What the sandbox holds for a resource the stack is about to adopt: its real tags."""
         if token == TRUST_ANCHOR:
-            return self._trust_anchor(inputs)
+            anchor = self.rolesanywhere.get_trust_anchor(trustAnchorId=resource_id)["trustAnchor"]
+            return self._read_tagged(anchor["trustAnchorArn"], anchor["name"])
         if token == PROFILE:
-            return self._profile(inputs)
+            profile = self.rolesanywhere.get_profile(profileId=resource_id)["profile"]
+            return self._read_tagged(profile["profileArn"], profile["name"])
         if token == ROLE:
-            return self._role(inputs)
+            role = self.iam.get_role(RoleName=resource_id)["Role"]
+            tags = {tag["Key"]: tag["Value"] for tag in role.get("Tags", [])}
+            return {"arn": role["Arn"], "name": role["RoleName"], "path": role["Path"], "tags": tags}
+        return super().read(token, resource_id)
+
+    def _read_tagged(self, arn: str, name: str) -> dict[str, Any]:
+        listed = self.rolesanywhere.list_tags_for_resource(resourceArn=arn)["tags"]
+        return {"arn": arn, "name": name, "tags": {tag["key"]: tag["value"] for tag in listed}}
+
+    def _computed(
+        self, token: str, name: str, inputs: dict[str, Any], *, import_id: str = ""
+    ) -> tuple[str, dict[str, Any]]:
+        if token == TRUST_ANCHOR:
+            return self._trust_anchor(inputs, import_id)
+        if token == PROFILE:
+            return self._profile(inputs, import_id)
+        if token == ROLE:
+            return self._role(inputs, adopted=bool(import_id))
         if token == ROLE_POLICY_ATTACHMENT:
             self.iam.attach_role_policy(RoleName=inputs["role"], PolicyArn=inputs["policyArn"])
             self.attached.setdefault(inputs["role"], set()).add(inputs["policyArn"])
@@ -84,14 +142,16 @@ class SandboxMocks(DeterministicAwsMocks):
             )
             self.inline.setdefault(inputs["role"], set()).add(inputs["name"])
             return f"{inputs['role']}:{inputs['name']}", {}
-        return super()._computed(token, name, inputs)
+        return super()._computed(token, name, inputs, import_id=import_id)
 
-    def _trust_anchor(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _trust_anchor(self, inputs: dict[str, Any], import_id: str) -> tuple[str, dict[str, Any]]:
         source = {
             "sourceType": inputs["source"]["sourceType"],
             "sourceData": {"x509CertificateData": inputs["source"]["sourceData"]["x509CertificateData"]},
         }
         existing = self._existing("trust_anchor", "trustAnchorId", self.previous_anchor)
+        if import_id and existing is None:  # adopted, as Pulumi's import does: read, then updated
+            existing = self.rolesanywhere.get_trust_anchor(trustAnchorId=import_id)["trustAnchor"]
         if existing is None:
             anchor = self.rolesanywhere.create_trust_anchor(
                 name=inputs["name"],
@@ -104,12 +164,19 @@ class SandboxMocks(DeterministicAwsMocks):
             anchor = self.rolesanywhere.update_trust_anchor(
                 trustAnchorId=existing["trustAnchorId"], name=inputs["name"], source=source
             )["trustAnchor"]
+            self._retag(anchor["trustAnchorArn"], inputs.get("tags"))
         self.anchor_arn = anchor["trustAnchorArn"]
         return anchor["trustAnchorId"], {"arn": anchor["trustAnchorArn"], "tagsAll": inputs.get("tags", {})}
 
-    def _profile(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        earlier = self.previous_workloads.get(inputs["name"], {}).get("profileArn")
-        existing = self._existing("profile", "profileId", earlier) or self._profile_named(inputs["name"])
+    def _profile(self, inputs: dict[str, Any], import_id: str) -> tuple[str, dict[str, Any]]:
+        if import_id:  # adopted, as Pulumi's import does: read, then updated
+            existing: dict[str, Any] | None = self.rolesanywhere.get_profile(profileId=import_id)["profile"]
+        else:
+            earlier = self.previous_workloads.get(inputs["name"], {}).get("profileArn")
+            namespace = (inputs.get("tags") or {}).get(NAMESPACE_TAG)
+            existing = self._existing("profile", "profileId", earlier) or self._profile_named(
+                inputs["name"], namespace
+            )
         settings = {
             "roleArns": inputs["roleArns"],
             "durationSeconds": inputs.get("durationSeconds", 3_600),
@@ -131,25 +198,42 @@ class SandboxMocks(DeterministicAwsMocks):
             profile = self.rolesanywhere.update_profile(profileId=existing["profileId"], **settings)[
                 "profile"
             ]
+            self._retag(profile["profileArn"], inputs.get("tags"))
         self.profiles.add(profile["profileArn"])
         return profile["profileId"], {"arn": profile["profileArn"], "tagsAll": inputs.get("tags", {})}
 
-    def _profile_named(self, name: str) -> dict[str, Any] | None:
-        """A profile an earlier deploy made under ``name`` (shared profiles are not per workload)."""
+    def _profile_named(self, name: str, namespace: str | None) -> dict[str, Any] | None:
+        """A profile an earlier deploy of this stack made under ``name`` (shared ones are not per workload).
+
+        Profile names are not unique in AWS: another stack's profile of the same name, told apart by its
+        ``TeleportNamespace`` tag, is never this stack's to update.
+        """
         for page in self.rolesanywhere.get_paginator("list_profiles").paginate():
             for profile in page.get("profiles", []):
-                if profile.get("name") == name:
+                if profile.get("name") != name:
+                    continue
+                tags = self._read_tagged(profile["profileArn"], name)["tags"]
+                if tags.get(NAMESPACE_TAG) == namespace:
                     return dict(profile)
         return None
 
-    def _role(self, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _retag(self, arn: str, tags: dict[str, str] | None) -> None:
+        """Tags as the config says, as the provider's update does (an adopted resource gets ours)."""
+        if tags:
+            self.rolesanywhere.tag_resource(resourceArn=arn, tags=_tag_list(tags))
+
+    def _role(self, inputs: dict[str, Any], *, adopted: bool) -> tuple[str, dict[str, Any]]:
         name = inputs["name"]
-        role = self._earlier_role(name)
+        role = self.iam.get_role(RoleName=name)["Role"] if adopted else self._earlier_role(name)
         if role is None:
             role = self._create_role(inputs)
         else:
             self.iam.update_assume_role_policy(RoleName=name, PolicyDocument=inputs["assumeRolePolicy"])
             self.iam.update_role(RoleName=name, MaxSessionDuration=inputs.get("maxSessionDuration", 3_600))
+            if inputs.get("tags"):
+                self.iam.tag_role(
+                    RoleName=name, Tags=[{"Key": k, "Value": v} for k, v in sorted(inputs["tags"].items())]
+                )
         self.roles.add(name)
         outputs = {"arn": role["Arn"], "uniqueId": role["RoleId"], "tagsAll": inputs.get("tags", {})}
         return role["RoleName"], outputs
@@ -246,7 +330,8 @@ def deploy_stack(
     """
     spec = load_spec(stack_file.project_values(), base_dir=stack_file.path.parent, stack=stack_file.stack)
     mocks = SandboxMocks(endpoints, previous)
-    mocks.check_no_collision(workload.role_name for workload in spec.workloads)  # before creating anything
+    adopted = dict(spec.imports.roles)  # exist by design; whose they are is checked on their tags
+    mocks.check_no_collision(w.role_name for w in spec.workloads if w.name not in adopted)  # before creating
     plan = run_program(
         config=stack_file.config,
         stack=stack_file.stack,

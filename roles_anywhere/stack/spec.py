@@ -30,6 +30,8 @@ from roles_anywhere.config.model import (
     BotConfig,
     CaBundleConfig,
     CredentialSource,
+    InlinePolicy,
+    ProfileSettingsConfig,
     StackConfig,
     TeleportConfig,
     TeleportMode,
@@ -48,6 +50,10 @@ DEFAULT_SVID_ROOT = "/opt/machine-id"
 DEFAULT_BOT_STORAGE_ROOT = "/var/lib/teleport/bot"
 DEFAULT_TOKEN_FILE_ROOT = "/etc/tbot"  # noqa: S105 - a folder for token files, not a secret
 DEFAULT_ARTIFACTS_ROOT = "out"
+_STACK_TAGS_REACH_PROFILES = "the stack's tags reach every Roles Anywhere profile"
+_OWN_TAGS_REACH_PROFILE = (
+    "with profileSharing: perWorkload a workload's tags reach its Roles Anywhere profile"
+)
 
 
 @dataclass(frozen=True)
@@ -225,7 +231,12 @@ def load_spec(
         config = StackConfig.model_validate(decoded)
     except ValidationError as err:
         raise _config_error(err.errors(include_url=False, include_input=False)) from None
+    try:
+        iam_settings.profile_tags(config.iam.tags or {}, why=_STACK_TAGS_REACH_PROFILES)
+    except ValueError as err:
+        raise ConfigError("iam.tags", str(err)) from None
     workloads = tuple(_workload(name, config.workloads[name], config) for name in sorted(config.workloads))
+    workloads = _with_adopted_role_names(config, workloads)
     workloads = _with_serve_ports(config, workloads)
     _check_distinct_svid_directories(workloads)
     naming.check_distinct_spiffe_ids((w.name, str(w.spiffe_id)) for w in workloads)
@@ -258,7 +269,10 @@ def load_spec(
         + loaded.warnings
         + tuple(_quota_warnings(config, workloads))
         + tuple(_broad_permission_warnings(workloads))
-        + tuple(_unissued_warnings(workloads)),
+        + tuple(_loosening_warnings(config))
+        + tuple(_instance_properties_warnings(config, workloads))
+        + tuple(_unissued_warnings(workloads))
+        + tuple(_import_warnings(config, workloads)),
         teleport=teleport,
         aws=AwsClientSettings(
             signing_helper=config.aws.signing_helper,
@@ -299,13 +313,16 @@ def _workload(name: str, config: WorkloadConfig, stack: StackConfig) -> Workload
                 f"is {size} characters without whitespace; IAM allows {MAX_INLINE_POLICY_CHARS} for a "
                 "role's inline policies (deploying would fail): use a managed policy",
             )
-    tags = {**(stack.iam.tags or {}), **(config.tags or {})}
+    tags_key = naming.key_path("workloads", name, "tags")
     try:
-        iam_settings.tags(tags)
+        tags = iam_settings.merged_tags(stack.iam.tags or {}, config.tags or {})
     except ValueError as err:
-        raise ConfigError(
-            naming.key_path("workloads", name, "tags"), f"with the stack's iam.tags: {err}"
-        ) from None
+        raise ConfigError(tags_key, str(err)) from None
+    if stack.profile_sharing == "perWorkload":
+        try:
+            iam_settings.profile_tags(config.tags or {}, why=_OWN_TAGS_REACH_PROFILE)
+        except ValueError as err:
+            raise ConfigError(tags_key, str(err)) from None
     return Workload(
         name=name,
         spiffe_id=spiffe_id,
@@ -447,27 +464,88 @@ def _close_match(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _with_adopted_role_names(config: StackConfig, workloads: tuple[Workload, ...]) -> tuple[Workload, ...]:
+    """Each workload with an ``import.roles`` entry planned under the adopted role's own name.
+
+    IAM imports a role by name, and a role's name cannot change in place: planned under the stack's
+    name (``<namePrefix><workload>``), the import would have to replace the role it adopts. Role names
+    must stay distinct as IAM compares them, without regard to case.
+    """
+    adopted = config.import_.roles
+    names = {workload.name for workload in workloads}
+    for name in adopted:
+        if name not in names:
+            raise ConfigError(naming.key_path("import", "roles", name), "names no workload of this stack")
+    renamed = tuple(replace(w, role_name=adopted.get(w.name, w.role_name)) for w in workloads)
+    owners: dict[str, Workload] = {}
+    for workload in renamed:
+        other = owners.setdefault(workload.role_name.lower(), workload)
+        if other is workload:
+            continue
+        importer, holder = (workload, other) if workload.name in adopted else (other, workload)
+        raise ConfigError(
+            naming.key_path("import", "roles", importer.name),
+            f"{importer.role_name!r} is also the role of workload {holder.name!r} (IAM role names ignore "
+            "case); one role cannot serve two workloads: adopt another role or none",
+        )
+    return renamed
+
+
 def _imports(config: StackConfig, workloads: tuple[Workload, ...]) -> Imports:
     """The ``import`` keys, each naming a workload (or a shared profile) this stack has."""
     from roles_anywhere.stack.profiles import share_profiles  # noqa: PLC0415 - it imports this module
 
     names = {workload.name for workload in workloads}
-    for workload in config.import_.roles:
-        if workload not in names:
-            raise ConfigError(f"import.roles.{workload}", "names no workload of this stack")
     if config.profile_sharing == "shared":
         profile_names = {profile.name for profile in share_profiles(workloads, config.name_prefix)}
         what = "shared profile (with profileSharing: shared, the keys are the profile names plan shows)"
     else:
         profile_names, what = names, "workload"
-    for name in config.import_.profiles:
+    adopted: dict[str, str] = {}
+    for name, profile_id in config.import_.profiles.items():
+        key = naming.key_path("import", "profiles", name)
         if name not in profile_names:
-            raise ConfigError(f"import.profiles.{name}", f"names no {what}")
+            raise ConfigError(key, f"names no {what}")
+        other = adopted.setdefault(profile_id, name)
+        if other != name:
+            raise ConfigError(
+                key, f"{profile_id} is also import.profiles.{other}: one profile cannot be adopted twice"
+            )
     return Imports(
         trust_anchor=config.import_.trust_anchor,
         roles=tuple(sorted(config.import_.roles.items())),
         profiles=tuple(sorted(config.import_.profiles.items())),
     )
+
+
+_CHECKED_ON_UP = (
+    f"pulumi up refuses it if its {iam_settings.NAMESPACE_TAG} tag names another stack, but plan cannot "
+    "read its tags: be sure it is this stack's (plan --stack-outputs FILE checks another stack's outputs)"
+)
+
+
+def _import_warnings(config: StackConfig, workloads: tuple[Workload, ...]) -> Iterable[str]:
+    """One warning per import: adopting hands the resource to this stack, which then rewrites it."""
+    imports = config.import_
+    if imports.trust_anchor is not None:
+        yield (
+            f"import.trustAnchor: adopts the existing trust anchor {imports.trust_anchor}, then rewrites "
+            "its CA bundle, name and tags to this config's, and every role trusting it follows; "
+            + _CHECKED_ON_UP
+        )
+    for workload in workloads:
+        role = imports.roles.get(workload.name)
+        if role is not None:
+            yield (
+                f"{naming.key_path('import', 'roles', workload.name)}: adopts the existing role {role} "
+                f"(planned under that name), then rewrites its trust policy, permissions, boundary and "
+                f"tags to this config's; {_CHECKED_ON_UP}"
+            )
+    for name, profile_id in sorted(imports.profiles.items()):
+        yield (
+            f"{naming.key_path('import', 'profiles', name)}: adopts the existing profile {profile_id}, "
+            f"then rewrites its roles, session settings and tags to this config's; {_CHECKED_ON_UP}"
+        )
 
 
 def _quota_warnings(config: StackConfig, workloads: tuple[Workload, ...]) -> list[str]:
@@ -500,6 +578,130 @@ def _broad_permission_warnings(workloads: Iterable[Workload]) -> Iterable[str]:
                 yield f'{key}.inlinePolicy: a statement allows Action "*" (every action)'
             if "iam:PassRole" in actions and "*" in resources:
                 yield f'{key}.inlinePolicy: iam:PassRole on Resource "*" lets the role pass any role'
+
+
+# AWS managed policies that bound next to nothing, as a permissions boundary or a session policy.
+_WIDE_POLICIES = {
+    "AdministratorAccess": "which allows every action",
+    "PowerUserAccess": "which allows every action outside IAM and Organizations",
+    "IAMFullAccess": "which allows every IAM action (and so, by making roles, any other)",
+}
+
+
+def _wide_policy(arn: str) -> str | None:
+    """The name of an AWS managed policy in ``_WIDE_POLICIES``, if ``arn`` is one."""
+    partition, _, name = arn.partition(":iam::aws:policy/")
+    return name if partition and name in _WIDE_POLICIES else None
+
+
+def _how_wide(arn: str) -> str:
+    """What a policy named as a boundary or session policy lets through, as far as plan can know."""
+    name = _wide_policy(arn)
+    if name is not None:
+        return _WIDE_POLICIES[name]
+    return "which plan cannot compare (it cannot read a managed policy) and which may allow more"
+
+
+def _loosening_warnings(config: StackConfig) -> Iterable[str]:
+    """A workload override that may widen what the stack bounds: its boundary or its session policies.
+
+    A stack-wide boundary or session policy is usually an account rule; a workload that swaps it for
+    another can only be proven harmless offline when it is the same or, for session policies, a subset.
+    """
+    boundary = config.iam.permissions_boundary
+    for name in sorted(config.workloads):
+        own = config.workloads[name]
+        key = naming.key_path("workloads", name)
+        if boundary is not None and own.permissions_boundary not in (None, boundary):
+            yield (
+                f"{key}.permissionsBoundary: replaces the stack's iam.permissionsBoundary {boundary} with "
+                f"{own.permissions_boundary}, {_how_wide(own.permissions_boundary or '')}: this role is then "
+                "not bounded as the stack's roles are; remove the override, or use a boundary no wider than "
+                "the stack's"
+            )
+        yield from _session_policy_loosening(key, own.profile, config.profile)
+
+
+def _policy_document(policy: InlinePolicy | None) -> dict[str, Any] | None:
+    return None if policy is None else policy.model_dump(exclude_unset=True)
+
+
+def _statements_within(document: dict[str, Any], bound: dict[str, Any] | None) -> bool:
+    """Provably no wider than ``bound``: every Allow is one of its statements, and it keeps every Deny."""
+    if bound is None:
+        return False
+    allows = [s for s in document["Statement"] if s.get("Effect") == "Allow"]
+    denies = [s for s in bound["Statement"] if s.get("Effect") == "Deny"]
+    return all(s in bound["Statement"] for s in allows) and all(s in document["Statement"] for s in denies)
+
+
+def _session_policy_loosening(
+    key: str, own: ProfileSettingsConfig, stack: ProfileSettingsConfig
+) -> Iterable[str]:
+    """Session policies are one layer: an action any of them allows is allowed (then the role decides).
+
+    So a workload widens the stack's session bound by replacing its inline policy with one that allows
+    more, by adding a managed session policy, or by removing every session policy.
+    """
+    stack_document = _policy_document(stack.session_policy)
+    stack_arns = list(stack.managed_policy_arns or [])
+    if stack_document is None and not stack_arns:
+        return  # the stack bounds no session: a workload's own session policy only narrows
+    named = ["profile.sessionPolicy"] if stack_document is not None else []
+    named += [f"profile.managedPolicyArns ({', '.join(stack_arns)})"] if stack_arns else []
+    stacks = f"the stack's {' and '.join(named)}"
+    own_document = _policy_document(own.session_policy)
+    if own_document is not None and not _statements_within(own_document, stack_document):
+        change = "replaces" if stack_document is not None else "adds a session policy to"
+        yield (
+            f"{key}.profile.sessionPolicy: {change} {stacks} with a document that allows what the stack's "
+            "does not (plan proves a session policy narrower only when each Allow is one of the stack's "
+            "statements and every Deny is kept): its sessions may do more; remove the override or narrow it"
+        )
+    if own.managed_policy_arns is None:
+        return
+    added = [arn for arn in own.managed_policy_arns if arn not in stack_arns]
+    if added:
+        wide = [f"{name}, {_WIDE_POLICIES[name]}" for arn in added if (name := _wide_policy(arn))]
+        yield (
+            f"{key}.profile.managedPolicyArns: adds {', '.join(added)} to {stacks}"
+            + (f" ({'; '.join(wide)})" if wide else "")
+            + ": session policies are one layer, so an action any of them allows is allowed and its sessions "
+            "may do more; remove the override or list only the stack's policies"
+        )
+    elif not own.managed_policy_arns and own_document is None and stack_document is None:
+        yield (
+            f"{key}.profile.managedPolicyArns: [] removes {stacks}, so its sessions may do all its role "
+            "allows; remove the override"
+        )
+
+
+def _instance_properties_warnings(config: StackConfig, workloads: tuple[Workload, ...]) -> Iterable[str]:
+    """``requireInstanceProperties: true`` with the clients this stack renders: credentials never come."""
+    inherited = [
+        w.name
+        for w in workloads
+        if w.profile.require_instance_properties
+        and config.workloads[w.name].profile.require_instance_properties is None
+    ]
+    if inherited:
+        yield _never_credentials("profile.requireInstanceProperties", inherited)
+    for workload in workloads:
+        if config.workloads[workload.name].profile.require_instance_properties:
+            key = naming.key_path("workloads", workload.name, "profile", "requireInstanceProperties")
+            yield _never_credentials(key, [workload.name])
+
+
+def _never_credentials(key: str, workloads: list[str]) -> str:
+    shown = ", ".join(workloads[:5]) + (f" and {len(workloads) - 5} more" if len(workloads) > 5 else "")
+    return (
+        f"{key}: true makes Roles Anywhere refuse every CreateSession without instance properties, and "
+        "no client this stack renders sends any (aws_signing_helper hard-codes none; nor do roles-anywhere "
+        f"credential-process and serve, or tbot): {'workload' if len(workloads) == 1 else 'workloads'} "
+        f"{shown} can never get credentials as rendered. Set it to false, or have each host call "
+        "CreateSession itself with an instanceProperties map (1-50 string pairs, 1-200 characters each) in "
+        "its signed request body"
+    )
 
 
 def _listed(value: Any) -> list[str]:
