@@ -11,10 +11,12 @@ import pytest
 
 from roles_anywhere.cli import main
 from roles_anywhere.guard import policies as guard
+from roles_anywhere.guard.documents import UnreadableError
 from roles_anywhere.guard.offline import Violation, check_plan, load_pack
 from roles_anywhere.guard.trust_rules import FIX_CONDITION, admitted_identity, trust_document, trust_problems
 from roles_anywhere.plan.run import plan_stack_file, run_program
 
+from .certs import make_ca
 from .conftest import ROOT, stack_config, write_stack
 
 PACK = ROOT / "policy-pack"
@@ -76,10 +78,11 @@ INTENDED = {
 }
 
 
-def hostile_violations(tmp_path: Path, body: str) -> list[Violation]:
-    from .conftest import CA  # noqa: PLC0415
+ACME_CA = make_ca("acme.teleport.sh")
 
-    (tmp_path / "ca.pem").write_text(CA.pem)
+
+def hostile_violations(tmp_path: Path, body: str) -> list[Violation]:
+    (tmp_path / "ca.pem").write_text(ACME_CA.pem)
     program = tmp_path / "__main__.py"
     program.write_text(PROGRAM.replace("BODY", body))
     plan = run_program(
@@ -337,11 +340,13 @@ def test_exact_policies_with_narrowing_extras_pass(policy: dict[str, Any]) -> No
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "says"),
     [
-        '{"Statement": [], "x": 1' + "0" * 5_000 + "}",
-        '{"Statement": [], "x": ' + "[" * 1_000 + "]" * 1_000 + "}",
+        ('{"Statement": [], "x": 1' + "0" * 5_000 + "}", "not JSON that can be read exactly"),
+        ('{"Statement": [], "x": ' + "[" * 1_000 + "]" * 1_000 + "}", "nested too deeply"),
+        ('{"Statement": [], "x": ' + "[" * 100 + "]" * 100 + "}", "nested deeper than 64 levels"),
     ],
 )
-def test_trust_policies_json_cannot_parse_is_skipped_not_a_crash(text: str) -> None:
-    assert trust_document(text) is None
+def test_trust_policies_json_cannot_parse_is_refused_not_a_crash(text: str, says: str) -> None:
+    with pytest.raises(UnreadableError, match=says):
+        trust_document(text)

@@ -1,16 +1,17 @@
 """Run a CrossGuard policy pack on an offline plan: the pack's own policy objects, no Pulumi CLI.
 
 The pack folder's ``__main__.py`` is loaded under another module name, so it defines ``POLICIES``
-without starting the gRPC server ``PolicyPack`` runs under the CLI. Each policy then gets what the
-CLI would hand it (type, inputs, options; the whole stack for stack policies) from the plan, at the
-level the policy config gives it, in the file format of ``pulumi preview --policy-pack-config``.
-Loading the folder runs its code: point ``--policy-pack`` only at a pack you would run with
-``pulumi preview``.
+without starting the gRPC server ``PolicyPack`` runs under the CLI. The policies then run behind
+pulumi-policy's own analyzer (the servicer that gRPC server serves), called with the requests the
+engine sends: ``Configure`` with each policy's level and settings (from a file in the format of
+``pulumi preview --policy-pack-config``), ``Analyze`` per resource with its inputs, ``AnalyzeStack``
+with every resource's outputs. So a policy sees exactly what it sees under the CLI: proxies rather
+than dicts and lists, numbers as floats, secrets unwrapped. Loading the folder runs its code: point
+``--policy-pack`` only at a pack you would run with ``pulumi preview``.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import runpy
 from collections.abc import Mapping
@@ -18,18 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pulumi.runtime import rpc
-from pulumi_policy import (
-    EnforcementLevel,
-    Policy,
-    PolicyCustomTimeouts,
-    PolicyResource,
-    PolicyResourceOptions,
-    ResourceValidationArgs,
-    ResourceValidationPolicy,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi.runtime import proto
+from pulumi_policy import EnforcementLevel, Policy
+from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from roles_anywhere.errors import ConfigError
 from roles_anywhere.plan.run import Plan
@@ -89,45 +81,94 @@ def read_policy_config(path: Path | None) -> dict[str, Any]:
 
 
 def check_plan(plan: Plan, pack: list[Policy], config: Mapping[str, Any] | None = None) -> list[Violation]:
-    """Every violation of ``pack`` in ``plan``."""
-    config = config or {}
-    resources = [_policy_resource(r) for r in plan.resources]
+    """Every violation of ``pack`` in ``plan``, policy by policy in the pack's order."""
+    analyzer = PackAnalyzer(pack, config or {})
     violations: list[Violation] = []
-    for policy in pack:
-        level, settings = _settings(policy, config)
-        if level == EnforcementLevel.DISABLED.value:
-            continue
-        reporter = _Reporter(violations, policy.name, level)
-        if isinstance(policy, ResourceValidationPolicy):
-            for resource in resources:
-                args = ResourceValidationArgs(
-                    resource.resource_type,
-                    resource.props,
-                    resource.urn,
-                    resource.name,
-                    resource.opts,
-                    None,
-                    config=settings,
-                )
-                _settle(policy.validate(args, reporter.on(resource.urn)))
-        elif isinstance(policy, StackValidationPolicy):
-            _settle(policy.validate(StackValidationArgs(resources, config=settings), reporter.on(None)))
-    return violations
+    for resource in plan.resources:
+        violations += analyzer.analyze(
+            resource.type, resource.inputs, resource.urn, resource.name, protect=resource.protect
+        )
+    violations += analyzer.analyze_stack(
+        [
+            StackResource(
+                r.type,
+                {**r.inputs, **{k: v for k, v in r.outputs.items() if v is not None}},
+                r.urn,
+                r.name,
+                protect=r.protect,
+                parent=r.parent,
+            )
+            for r in plan.resources
+        ]
+    )
+    order = {policy.name: index for index, policy in enumerate(pack)}
+    return sorted(violations, key=lambda v: order.get(v.policy, len(order)))
 
 
-@dataclass
-class _Reporter:
-    """``report_violation`` for one policy: collects its violations, on a resource or the stack."""
+@dataclass(frozen=True)
+class StackResource:
+    """One resource as ``AnalyzeStack`` gets it: its outputs (which hold its inputs too)."""
 
-    violations: list[Violation]
-    policy: str
-    level: str
+    type: str
+    properties: Mapping[str, Any]
+    urn: str
+    name: str
+    protect: bool = False
+    parent: str | None = None
 
-    def on(self, default_urn: str | None) -> Any:
-        def report(message: str, urn: str | None = None) -> None:
-            self.violations.append(Violation(self.policy, self.level, urn or default_urn, message))
 
-        return report
+class PackAnalyzer:
+    """pulumi-policy's analyzer servicer for ``pack``, configured as the CLI configures it."""
+
+    def __init__(self, pack: list[Policy], config: Mapping[str, Any]) -> None:
+        self._descriptions = {policy.name: policy.description for policy in pack}
+        servicer: Any = _PolicyAnalyzerServicer("policy-pack", "0.0.1", pack, EnforcementLevel.ADVISORY)
+        self._servicer = servicer
+        request = proto.ConfigureAnalyzerRequest()
+        for policy in pack:
+            level, values = _settings(policy, config)
+            request.policyConfig[policy.name].enforcementLevel = _LEVELS[level]
+            request.policyConfig[policy.name].properties.update(values)
+        servicer.Configure(request, None)
+
+    def analyze(
+        self, resource_type: str, inputs: Mapping[str, Any], urn: str, name: str, *, protect: bool = False
+    ) -> list[Violation]:
+        """What ``Analyze`` reports for one resource (its inputs, as the engine sends them)."""
+        request = proto.AnalyzeRequest(type=resource_type, urn=urn, name=name)
+        request.properties.update(dict(inputs))
+        request.options.protect = protect
+        return self._violations(self._servicer.Analyze(request, None), urn)
+
+    def analyze_stack(self, resources: list[StackResource]) -> list[Violation]:
+        """What ``AnalyzeStack`` reports for the whole stack."""
+        request = proto.AnalyzeStackRequest()
+        for resource in resources:
+            added = request.resources.add(
+                type=resource.type, urn=resource.urn, name=resource.name, parent=resource.parent or ""
+            )
+            added.properties.update(dict(resource.properties))
+            added.options.protect = resource.protect
+            added.options.parent = resource.parent or ""
+        return self._violations(self._servicer.AnalyzeStack(request, None), None)
+
+    def _violations(self, response: Any, urn: str | None) -> list[Violation]:
+        found = []
+        for diagnostic in response.diagnostics:
+            prefix = self._descriptions.get(diagnostic.policyName, "") + "\n"
+            message = str(diagnostic.message).removeprefix(prefix)
+            level = _LEVEL_NAMES.get(diagnostic.enforcementLevel, "advisory")
+            found.append(Violation(str(diagnostic.policyName), level, str(diagnostic.urn) or urn, message))
+        return found
+
+
+_LEVELS = {
+    EnforcementLevel.ADVISORY.value: proto.ADVISORY,
+    EnforcementLevel.MANDATORY.value: proto.MANDATORY,
+    EnforcementLevel.REMEDIATE.value: proto.REMEDIATE,
+    EnforcementLevel.DISABLED.value: proto.DISABLED,
+}
+_LEVEL_NAMES = {number: name for name, number in _LEVELS.items()}
 
 
 def _settings(policy: Policy, config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -153,41 +194,3 @@ def _level(text: Any, key: str) -> str:
     if text not in known:
         raise ConfigError("--policy-config", f"{key}: enforcement level must be one of {', '.join(known)}")
     return str(text)
-
-
-def _policy_resource(resource: Any) -> PolicyResource:
-    options = PolicyResourceOptions(
-        protect=resource.protect,
-        ignore_changes=[],
-        delete_before_replace=None,
-        aliases=[],
-        custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
-        additional_secret_outputs=[],
-        parent=resource.parent,
-    )
-    return PolicyResource(
-        resource.type, _unsecret(resource.inputs), resource.urn, resource.name, options, None, None, [], {}
-    )
-
-
-def _unsecret(value: Any) -> Any:
-    """Inputs without Pulumi's secret wrappers: a policy sees the value, as under the CLI."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return _unsecret(value.get("value"))
-        return {key: _unsecret(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_unsecret(item) for item in value]
-    return value
-
-
-def _settle(result: Any) -> None:
-    """Policies may be async; run an awaitable one to the end."""
-    if inspect.isawaitable(result):
-        import asyncio  # noqa: PLC0415 - only for async policies
-
-        asyncio.run(_awaited(result))
-
-
-async def _awaited(result: Any) -> None:
-    await result

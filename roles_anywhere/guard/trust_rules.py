@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from roles_anywhere.iam.conditions import PolicyError, parse_operator
+from roles_anywhere.iam.conditions import PolicyError, glob_match, parse_operator
 from roles_anywhere.iam.policy import ROLES_ANYWHERE_SERVICE, SPIFFE_ID_TAG_KEY, TRUST_ACTIONS
 from roles_anywhere.iam.trust_evaluation import evaluate_trust_policy
+
+from .documents import UnreadableError, is_intrinsic, read_document
 
 SOURCE_ARN = "aws:SourceArn"
 TRUST_ANCHOR_ARN = re.compile(
@@ -28,6 +30,16 @@ EXACT_ACTIONS = frozenset(action.lower() for action in TRUST_ACTIONS)
 FIX_CONDITION = (
     f'use "Condition": {{"StringEquals": {{"{SPIFFE_ID_TAG_KEY}": "spiffe://<cluster>/<path>"}}, '
     f'"ArnEquals": {{"{SOURCE_ARN}": "<trust anchor ARN>"}}}}'
+)
+FIX_STATEMENT = (
+    f'one statement {{"Effect": "Allow", "Principal": {{"Service": "{ROLES_ANYWHERE_SERVICE}"}}, '
+    f'"Action": {json.dumps(list(TRUST_ACTIONS))}, "Condition": …}} with each element spelled exactly'
+)
+_SERVICE_NAMES = (ROLES_ANYWHERE_SERVICE, ROLES_ANYWHERE_SERVICE + ".cn")
+_DOCUMENT_ELEMENTS = frozenset({"Version", "Id", "Statement"})
+_STATEMENT_ELEMENTS = frozenset(
+    {"Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource"}
+    | {"Condition"}
 )
 
 
@@ -40,21 +52,20 @@ class Admitted:
 
 
 def trust_document(raw: Any) -> Mapping[str, Any] | None:
-    """The trust policy as a document: JSON text or an object; None when unknown (a preview)."""
-    if isinstance(raw, Mapping):
-        return raw
-    if isinstance(raw, str):
-        try:
-            document = json.loads(raw)
-        except (ValueError, RecursionError):  # not JSON, a number past 4,300 digits, nesting too deep
-            return None
-        return document if isinstance(document, Mapping) else None
-    return None
+    """The trust policy as a plain document, or None when there is none; ``UnreadableError`` when unreadable.
+
+    JSON text or an object (an aws-native role's ``assumeRolePolicyDocument``, or pulumi-policy's
+    proxy of one). A policy that cannot be read exactly is not skipped: the caller refuses it.
+    """
+    if raw is None:
+        return None
+    document: Mapping[str, Any] = read_document(raw)
+    return document
 
 
 def trusts_roles_anywhere(document: Mapping[str, Any]) -> bool:
-    """Whether any Allow statement lets Roles Anywhere (or everyone) in."""
-    return any(_admits_service(s) for s in _statements(document) if s.get("Effect") == "Allow")
+    """Whether any statement may let Roles Anywhere in (read fail-closed: what is unclear may)."""
+    return bool(_document_oddities(document)) or any(_may_admit(s) for s in _statements(document))
 
 
 def trust_problems(document: Mapping[str, Any]) -> list[str]:
@@ -64,16 +75,24 @@ def trust_problems(document: Mapping[str, Any]) -> list[str]:
     for one SPIFFE ID through one anchor, and no other Allow statement for anyone else (statements
     are alternatives, so a second one would admit a second identity, anchor or principal).
     """
-    allows = [(i, s) for i, s in enumerate(_statements(document)) if s.get("Effect") == "Allow"]
-    ours = [(i, s) for i, s in allows if _admits_service(s)]
-    problems: list[str] = []
+    problems = [
+        f"has the element {key!r}, which IAM may read as another or not at all; fix: spell the elements "
+        '"Version" and "Statement" exactly'
+        for key in _document_oddities(document)
+    ]
+    raw_statements = document.get("Statement")
+    if raw_statements is not None and not isinstance(raw_statements, Mapping | list):
+        problems.append(f"has a Statement that is {_kind(raw_statements)}; fix: a list of statement objects")
+    statements = _statements(document)
+    allows = [(i, s) for i, s in enumerate(statements) if not _is_deny(s)]
+    ours = [(i, s) for i, s in allows if _may_admit(s)]
     if len(ours) > 1:
         problems.append(
             f"has {len(ours)} Allow statements for Roles Anywhere, and AWS admits what any of them admits; "
             "fix: one statement, one SPIFFE ID, one anchor (give other workloads their own role)"
         )
     for index, statement in allows:
-        if not _admits_service(statement):
+        if not _may_admit(statement):
             principal = json.dumps(statement.get("Principal"))[:120]
             problems.append(
                 f"Statement[{index}]: also lets {principal} assume the role; fix: a role for Roles "
@@ -91,8 +110,8 @@ def trust_problems(document: Mapping[str, Any]) -> list[str]:
 
 def admitted_identity(document: Mapping[str, Any]) -> Admitted | None:
     """The SPIFFE ID and anchor of the Roles Anywhere statement, if there is exactly one."""
-    ours = [s for s in _statements(document) if s.get("Effect") == "Allow" and _admits_service(s)]
-    if len(ours) != 1:
+    ours = [s for s in _statements(document) if not _is_deny(s) and _may_admit(s)]
+    if len(ours) != 1 or not isinstance(ours[0], Mapping):
         return None
     condition = ours[0].get("Condition")
     if not isinstance(condition, Mapping):
@@ -102,32 +121,94 @@ def admitted_identity(document: Mapping[str, Any]) -> Admitted | None:
     return Admitted(spiffe, anchor) if spiffe is not None and anchor is not None else None
 
 
-def _statement_problems(statement: Mapping[str, Any]) -> list[str]:
-    problems = []
-    principal = statement.get("Principal")
-    services = _values(principal.get("Service")) if isinstance(principal, Mapping) else []
-    if principal == "*" or (isinstance(principal, Mapping) and "*" in _values(principal.get("AWS"))):
-        problems.append(
-            f'trusts every principal; fix: "Principal": {{"Service": "{ROLES_ANYWHERE_SERVICE}"}}'
-        )
-    elif "NotPrincipal" in statement:
-        problems.append("uses NotPrincipal; fix: name the principal with Principal")
-    elif set(services) != {ROLES_ANYWHERE_SERVICE} or set(principal or {}) != {"Service"}:
-        problems.append(
-            f"trusts more principals than {ROLES_ANYWHERE_SERVICE}; fix: give the others their own role"
-        )
+def may_admit_roles_anywhere(document: Any) -> bool:
+    """Whether a trust policy found anywhere (a template, another resource type) may admit Roles Anywhere.
+
+    Read fail-closed: a value the guard cannot know (a CloudFormation ``Fn::Join``, ``Ref`` or
+    ``Fn::If`` where a principal or statement should be), an unreadable text, ``*`` or ``NotPrincipal``
+    all may.
+    """
+    if is_intrinsic(document):
+        return True
+    if isinstance(document, str):
+        try:
+            document = read_document(document)
+        except UnreadableError:
+            return True
+    if not isinstance(document, Mapping):
+        return True
+    return trusts_roles_anywhere(document)
+
+
+def is_roles_anywhere_service(name: str) -> bool:
+    """Whether ``name`` may be Roles Anywhere's service principal.
+
+    Any case or padding, another partition's suffix, or a wildcard that matches it.
+    """
+    folded = name.strip().casefold()
+    if "*" in folded or "?" in folded:
+        return any(glob_match(folded, candidate) for candidate in _SERVICE_NAMES)
+    return folded.startswith("rolesanywhere")
+
+
+def _statement_problems(statement: Any) -> list[str]:
+    if not isinstance(statement, Mapping):
+        return [f"is {_kind(statement)}, not a statement object; fix: {FIX_STATEMENT}"]
+    problems = [
+        f"has the element {key!r}, which IAM may read as another or not at all; fix: {FIX_STATEMENT}"
+        for key in _oddities(statement, _STATEMENT_ELEMENTS)
+    ]
+    if statement.get("Effect") != "Allow":
+        problems.append(f'has "Effect": {json.dumps(statement.get("Effect"))[:60]}; fix: "Effect": "Allow"')
+    problems += _principal_problems(statement)
+    return problems + _action_problems(statement) + _condition_problems(statement.get("Condition"))
+
+
+def _action_problems(statement: Mapping[str, Any]) -> list[str]:
+    fix = f'fix: "Action": {json.dumps(list(TRUST_ACTIONS))}'
     if "NotAction" in statement:
-        problems.append(f'uses NotAction; fix: "Action": {json.dumps(list(TRUST_ACTIONS))}')
-    else:
-        actions = _values(statement.get("Action"))
-        if any("*" in a or "?" in a for a in actions):
-            problems.append(f'uses a wildcard action; fix: "Action": {json.dumps(list(TRUST_ACTIONS))}')
-        elif {a.lower() for a in actions} != EXACT_ACTIONS:
-            problems.append(
-                f"allows {sorted(actions)}, not exactly the three Roles Anywhere needs; "
-                f'fix: "Action": {json.dumps(list(TRUST_ACTIONS))}'
-            )
-    return problems + _condition_problems(statement.get("Condition"))
+        return [f"uses NotAction; {fix}"]
+    raw = statement.get("Action")
+    actions = _values(raw)
+    if len(actions) != len(raw if isinstance(raw, list) else [raw]):
+        return [f"has an Action that is not text; {fix}"]
+    if any("*" in a or "?" in a for a in actions):
+        return [f"uses a wildcard action; {fix}"]
+    if {a.lower() for a in actions} != EXACT_ACTIONS:
+        return [f"allows {sorted(actions)}, not exactly the three Roles Anywhere needs; {fix}"]
+    return []
+
+
+def _principal_problems(statement: Mapping[str, Any]) -> list[str]:
+    principal = statement.get("Principal")
+    fix = f'fix: "Principal": {{"Service": "{ROLES_ANYWHERE_SERVICE}"}}'
+    if "NotPrincipal" in statement:
+        return [f"uses NotPrincipal, which admits everyone it does not name; {fix}"]
+    if principal == "*" or (isinstance(principal, Mapping) and "*" in _stripped(principal.get("AWS"))):
+        return [f"trusts every principal; {fix}"]
+    if not isinstance(principal, Mapping) or is_intrinsic(principal):
+        return [f'has a Principal that is {_kind(principal)}, not {{"Service": …}}; {fix}']
+    others = sorted(str(kind) for kind in principal if kind != "Service")
+    raw = principal.get("Service")
+    services = raw if isinstance(raw, list) else [raw]
+    problems = []
+    if others:
+        problems.append(f"also trusts {', '.join(others)} principals; {fix} (give the others their own role)")
+    texts = [s for s in services if isinstance(s, str)]
+    if len(texts) != len(services):
+        return [*problems, f"has a Service principal that is not text; {fix}"]
+    misspelt = sorted({s for s in texts if s != ROLES_ANYWHERE_SERVICE and is_roles_anywhere_service(s)})
+    if misspelt:
+        problems.append(
+            f"spells the service principal {', '.join(map(repr, misspelt))[:120]}; {fix} exactly as written"
+        )
+    strangers = sorted({s for s in texts if not is_roles_anywhere_service(s)})
+    if strangers:
+        problems.append(
+            f"trusts more principals than {ROLES_ANYWHERE_SERVICE} ({', '.join(strangers)[:120]}); fix: "
+            "give the others their own role"
+        )
+    return problems
 
 
 def _condition_problems(condition: Any) -> list[str]:
@@ -145,8 +226,11 @@ def _condition_problems(condition: Any) -> list[str]:
         except PolicyError as err:
             problems.append(f"{err}; fix: {FIX_CONDITION}")
             continue
+        if not isinstance(keys, Mapping):
+            problems.append(f"has {operator_text} with no {{key: values}} object; fix: {FIX_CONDITION}")
+            continue
         if "Like" in operator.base or operator.set_operator:
-            names = ", ".join(keys) if isinstance(keys, Mapping) else "?"
+            names = ", ".join(map(str, keys))[:120]
             problems.append(f"uses {operator_text} on {names}, which admits patterns; fix: {FIX_CONDITION}")
         elif (
             operator.if_exists and isinstance(keys, Mapping) and _has_key(keys, SPIFFE_ID_TAG_KEY, SOURCE_ARN)
@@ -206,28 +290,91 @@ def _other_anchor(arn: str) -> str:
     return f"{prefix}/00000000-0000-0000-0000-000000000000"
 
 
-def _statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _statements(document: Mapping[str, Any]) -> list[Any]:
+    """The statements, each as found (a statement that is no object is kept: it may admit anyone)."""
     statements = document.get("Statement")
-    if isinstance(statements, Mapping):
-        statements = [statements]
-    if not isinstance(statements, list):
+    if statements is None:
         return []
-    return [statement for statement in statements if isinstance(statement, Mapping)]
+    if isinstance(statements, list):
+        return statements
+    return [statements]
 
 
-def _admits_service(statement: Mapping[str, Any]) -> bool:
-    principal = statement.get("Principal")
-    if principal == "*":
+def _is_deny(statement: Any) -> bool:
+    return (
+        isinstance(statement, Mapping)
+        and statement.get("Effect") == "Deny"
+        and not _oddities(statement, _STATEMENT_ELEMENTS)
+    )
+
+
+def _may_admit(statement: Any) -> bool:
+    """Whether an Allow (or unclear) statement may admit ``rolesanywhere.amazonaws.com``."""
+    if not isinstance(statement, Mapping) or _oddities(statement, _STATEMENT_ELEMENTS):
         return True
-    if not isinstance(principal, Mapping):
-        return "NotPrincipal" in statement
-    services = _values(principal.get("Service"))
-    return ROLES_ANYWHERE_SERVICE in services or "*" in _values(principal.get("AWS"))
+    if "NotPrincipal" in statement:
+        return True
+    if "Principal" not in statement:
+        return False  # IAM refuses a trust policy statement without a principal
+    return _principal_may_admit(statement["Principal"])
+
+
+def _principal_may_admit(principal: Any) -> bool:
+    if not isinstance(principal, Mapping) or is_intrinsic(principal):
+        return True  # "*", or something the guard cannot read
+    for kind, raw in principal.items():
+        values = raw if isinstance(raw, list) else [raw]
+        if kind in ("Federated", "CanonicalUser"):
+            continue
+        if kind == "Service":
+            if any(not isinstance(v, str) or is_roles_anywhere_service(v) for v in values):
+                return True
+        elif kind == "AWS":
+            if any(not isinstance(v, str) or v.strip() == "*" for v in values):
+                return True
+        else:
+            return True  # "service", "Fn::Join": a principal type the guard cannot read
+    return False
+
+
+def _document_oddities(document: Mapping[str, Any]) -> list[str]:
+    return _oddities(document, _DOCUMENT_ELEMENTS)
+
+
+def _oddities(element: Mapping[str, Any], known: frozenset[str]) -> list[str]:
+    """Keys spelled like a known element in another case, or CloudFormation intrinsic functions."""
+    folded = {name.casefold(): name for name in known}
+    return [
+        str(key)
+        for key in element
+        if not isinstance(key, str)
+        or (key not in known and key.strip().casefold() in folded)
+        or key == "Ref"
+        or key.startswith("Fn::")
+    ]
 
 
 def _values(raw: Any) -> list[str]:
     items = raw if isinstance(raw, list) else [raw] if raw is not None else []
     return [item for item in items if isinstance(item, str)]
+
+
+def _stripped(raw: Any) -> list[str]:
+    return [value.strip() for value in _values(raw)]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if is_intrinsic(value):
+        return "a CloudFormation function, unknown until deploy"
+    if value is None:
+        return "missing"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return f"a {type(value).__name__}"
 
 
 def _single(keys: Any, wanted: str) -> str | None:
