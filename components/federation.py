@@ -16,10 +16,17 @@ from roles_anywhere.config.naming import key_path
 from roles_anywhere.config.ownership import Adoption, ownership_tags
 from roles_anywhere.errors import RolesAnywhereError
 from roles_anywhere.stack.outputs import WORKLOADS, ca_certificates, stack_outputs, workload_output
-from roles_anywhere.stack.profiles import share_profiles
+from roles_anywhere.stack.profiles import (
+    SHARED_PROFILES,
+    Placement,
+    move_warnings,
+    placements,
+    share_profiles,
+)
 from roles_anywhere.stack.spec import Spec, load_spec
 
 from .federation_args import FederationArgs, check_bundle_choice, config_values
+from .previous_outputs import read_previous_profiles
 from .resolved_outputs import resolved_tree
 from .run_errors import ProgramError
 from .stack_config import config_dir
@@ -49,6 +56,8 @@ class Federation(pulumi.ComponentResource):
     def __init__(self, name: str, args: FederationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         try:  # before registering anything: a bad argument leaves no half-made component
             spec, bundle = _validated(args)
+            # where the last deployment put each workload: it stays there (stack.profiles, issue 22)
+            previous, previous_source = read_previous_profiles(spec.cluster)
         except RolesAnywhereError as err:
             raise ProgramError(err) from err
         super().__init__(FEDERATION_TYPE, name, None, opts)
@@ -90,8 +99,19 @@ class Federation(pulumi.ComponentResource):
             for workload in spec.workloads
         }
         self.shared_profiles: dict[str, pulumi.CustomResource] = {}
+        profiles = (
+            share_profiles(spec.workloads, spec.name_prefix, previous.placements if previous else None)
+            if shared
+            else ()
+        )
+        shared_arns: dict[str, pulumi.Output[str]] = {}  # name -> ARN: which profile each profileArn is
+        current: dict[str, Placement | None] = (
+            dict(placements(profiles)) if shared else dict.fromkeys(self.workloads)
+        )
+        for warning in move_warnings(previous, current, where=previous_source):
+            pulumi.log.warn(warning)
         if shared:
-            for profile in share_profiles(spec.workloads, spec.name_prefix):
+            for profile in profiles:
                 profile_id = spec.imports.profile(profile.name)
                 resource = profile_resource(
                     f"{name}-profile-{profile.settings_digest}-{profile.bucket}",
@@ -111,6 +131,7 @@ class Federation(pulumi.ComponentResource):
                     ),
                 )
                 self.shared_profiles[profile.name] = resource
+                shared_arns[profile.name] = resource.arn
                 for member in profile.workloads:
                     self.workloads[member].profile_arn = resource.arn
         self.outputs: dict[str, Any] = stack_outputs(
@@ -124,6 +145,7 @@ class Federation(pulumi.ComponentResource):
             },
             certificates=None if bundle is None else bundle.apply(ca_certificates),
         )
+        self.outputs[SHARED_PROFILES] = shared_arns  # what the next deploy keeps each workload in
         self.trust_anchor_arn = self.trust_anchor.arn
         self.stack_outputs = resolved_tree(self.outputs)
         self.role_arns = self.stack_outputs.apply(lambda o: _per_workload(o, "roleArn"))

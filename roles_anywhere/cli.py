@@ -192,19 +192,24 @@ def _version() -> str:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from roles_anywhere.plan import report  # noqa: PLC0415
     from roles_anywhere.plan.report import format_plan  # noqa: PLC0415
-    from roles_anywhere.plan.run import plan_stack_file  # noqa: PLC0415 - keeps `--help` fast; the Pulumi SDK is heavy
+    from roles_anywhere.plan.run import plan_stack_file, read_previous_outputs  # noqa: PLC0415 - keeps `--help` fast; the Pulumi SDK is heavy
 
-    plan = plan_stack_file(args.config)
+    # The program reads the deployed outputs back (as under `pulumi up`) to keep each workload's profile.
+    previous = None if args.stack_outputs is None else read_previous_outputs(args.stack_outputs)
+    plan = plan_stack_file(
+        args.config, previous_outputs=previous, previous_source=str(args.stack_outputs or "")
+    )
     warnings = list(plan.warnings)
     if args.stack_outputs is not None:
         from roles_anywhere.config.stack_file import read_stack_file  # noqa: PLC0415
         from roles_anywhere.stack.anchor_settings import threshold_drift  # noqa: PLC0415
-        from roles_anywhere.stack.deployment import read_stack_outputs  # noqa: PLC0415
+        from roles_anywhere.stack.deployment import load_deployment  # noqa: PLC0415
         from roles_anywhere.stack.ownership import check_imports_against  # noqa: PLC0415
         from roles_anywhere.stack.spec import load_spec  # noqa: PLC0415
 
-        deployed = read_stack_outputs(args.stack_outputs)
+        deployed = load_deployment(previous or {}, source=str(args.stack_outputs))
         stack_file = read_stack_file(args.config)
         spec = load_spec(stack_file.project_values(), base_dir=args.config.parent, stack=stack_file.stack)
         warnings += threshold_drift(spec.trust_anchor, deployed.trust_anchor, str(args.stack_outputs))
@@ -217,9 +222,14 @@ def _plan(args: argparse.Namespace) -> int:
         document = plan.to_json()
         if args.policy_pack is not None:
             document["policyViolations"] = [v.to_json() for v in violations]
+        if previous is not None:  # every workload whose profile ARN changes (issue 22)
+            document["profileMoves"] = report.profile_changes(plan, previous, str(args.stack_outputs))
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     else:
         sys.stdout.write(printable_lines(format_plan(plan)))
+        if previous is not None:
+            text = report.format_profile_changes(plan, previous, str(args.stack_outputs))
+            sys.stdout.write(printable_lines(text))
         if args.policy_pack is not None:
             sys.stdout.write(printable_lines(_violations_text(args.policy_pack, violations)))
     mandatory = [v for v in violations if v.level == "mandatory"]

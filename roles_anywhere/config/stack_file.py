@@ -2,6 +2,21 @@
 
 The CLI passes every config value as text, objects as JSON. We do the same, so the program sees
 identical input whether it runs under ``pulumi up`` or under ``roles-anywhere plan``.
+
+How big a stack file may be follows from the largest stack we support, ``MAX_WORKLOADS`` (5,000)
+workloads, not from a round number: 1 KiB per workload (a workload with three managed policies, a
+two-statement inline policy, two bots, a user and three tags is 1,064 bytes in YAML; one with two
+managed policies and a bot, 226) plus 1 MiB for everything else. Bytes alone do not bound the work,
+though: YAML made of one-character values costs about ten times more per byte than a real stack (a
+6 MiB flow list would take ~20 s and ~1.3 GB to load). So the file's YAML events are counted first
+(1.6 µs each, no tree built) against a budget sized the same way: 96 per workload (the workload
+above has 72) plus 20,000.
+
+The Pulumi CLI then hands the whole config to the Python program in one environment variable,
+``PULUMI_CONFIG``, and Linux refuses to start a process with any one variable over 128 KiB
+(``MAX_ARG_STRLEN``): ``pulumi up`` fails with "argument list too long" (pulumi/pulumi#8680) for a
+stack config of about 600 such workloads, long before this file's limits. ``plan`` runs offline and
+is not affected, so it only warns (``language_host_warning``).
 """
 
 from __future__ import annotations
@@ -17,10 +32,19 @@ import yaml
 
 from roles_anywhere import PROJECT
 from roles_anywhere.config import strict_yaml
+from roles_anywhere.config.model import MAX_WORKLOADS
 from roles_anywhere.errors import ConfigError, read_user_file
 
 _STACK_FILE = re.compile(r"Pulumi\.(?P<stack>[^/]+)\.ya?ml")
-MAX_STACK_FILE_BYTES = 1024 * 1024  # a stack file with a thousand workloads is ~300 KB
+STACK_FILE_BYTES_PER_WORKLOAD = 1024
+STACK_FILE_BASE_BYTES = 1024 * 1024  # the CA bundle inline, stack-wide keys, comments
+MAX_STACK_FILE_BYTES = STACK_FILE_BASE_BYTES + MAX_WORKLOADS * STACK_FILE_BYTES_PER_WORKLOAD  # 6,168,576
+YAML_EVENTS_PER_WORKLOAD = 96
+YAML_BASE_EVENTS = 20_000
+MAX_STACK_FILE_EVENTS = YAML_BASE_EVENTS + MAX_WORKLOADS * YAML_EVENTS_PER_WORKLOAD  # 500,000
+# Linux's MAX_ARG_STRLEN (32 pages) holds "PULUMI_CONFIG=", the JSON and the terminating NUL.
+LANGUAGE_HOST_CONFIG_BYTES = 32 * 4096 - len("PULUMI_CONFIG=") - 1
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SCHEMA_KEYS = frozenset({"type", "default", "description", "secret", "items"})
 _PROJECT_SEARCH_DEPTH = 4  # the stack file's folder and three above (stackConfigDir is usually one down)
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d+")
@@ -37,6 +61,29 @@ class StackFile:
     def project_values(self) -> dict[str, str]:
         """This project's keys without the namespace (``cluster``, ``workloads``, …)."""
         return project_values(self.config)
+
+    def language_host_config_bytes(self) -> int:
+        """About how long ``PULUMI_CONFIG`` is when the Pulumi CLI starts the program with this config.
+
+        The CLI (Go) sends objects as compact JSON text inside a compact JSON object, with ``<``,
+        ``>`` and ``&`` escaped as six-character ``u003c`` sequences and the like.
+        """
+        compact = {key: _compact(value) for key, value in self.config.items()}
+        text = json.dumps(compact, separators=(",", ":"), ensure_ascii=False)
+        return len(text.encode()) + 5 * sum(text.count(c) for c in "<>&")
+
+    def language_host_warning(self) -> str | None:
+        """One line when ``pulumi up`` could not even start the program on Linux (see the module)."""
+        size = self.language_host_config_bytes()
+        if size <= LANGUAGE_HOST_CONFIG_BYTES:
+            return None
+        return (
+            f"{self.path}: the Pulumi CLI passes this config to the program as one environment variable "
+            f"(PULUMI_CONFIG) of about {size:,} bytes, over the {LANGUAGE_HOST_CONFIG_BYTES:,} Linux "
+            "allows for one variable, so pulumi preview and pulumi up fail there with 'argument list "
+            "too long' (pulumi/pulumi#8680; plan and render are not affected): split the stack, or "
+            "declare the workloads in code with the Federation component"
+        )
 
     def aws_region(self) -> str:
         """``aws:region``, required offline because every Roles Anywhere ARN names its region."""
@@ -108,9 +155,40 @@ def project_config(stack_path: Path) -> dict[str, str]:
     return values
 
 
+def _compact(value: str) -> str:
+    """A config value as the Pulumi CLI sends it: objects as compact JSON, the rest as they are."""
+    if value[:1] not in ("{", "["):
+        return value
+    try:
+        return json.dumps(json.loads(value), separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        return value
+
+
+def _check_event_budget(text: str, path: Path) -> None:
+    """Refuse a file with more YAML events than the largest stack needs, before any tree is built."""
+    loader = _YAML_LOADER(text)
+    events = 0
+    try:
+        while loader.check_event():
+            loader.get_event()  # type: ignore[no-untyped-call]
+            events += 1
+            if events > MAX_STACK_FILE_EVENTS:
+                raise ConfigError(
+                    str(path),
+                    f"holds more than {MAX_STACK_FILE_EVENTS:,} YAML events (values, keys and "
+                    f"collections); {MAX_WORKLOADS:,} workloads need at most about "
+                    f"{YAML_EVENTS_PER_WORKLOAD} each, so it is not a stack file we can plan",
+                )
+    finally:
+        loader.dispose()
+
+
 def _yaml_document(path: Path) -> Any:
     try:
-        return strict_yaml.load(read_user_file(path, limit=MAX_STACK_FILE_BYTES))
+        text = read_user_file(path, limit=MAX_STACK_FILE_BYTES)
+        _check_event_budget(text, path)
+        return strict_yaml.load(text)
     except strict_yaml.StrictYamlError as err:
         raise ConfigError(str(path), f"refused: {err}") from None
     except yaml.YAMLError as err:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -11,6 +11,7 @@ import yaml
 from roles_anywhere.plan.mocks import PROFILE, ROLE, ROLE_POLICY, ROLE_POLICY_ATTACHMENT, TRUST_ANCHOR
 from roles_anywhere.plan.run import Plan, PlannedResource
 from roles_anywhere.stack.outputs import ARTIFACTS
+from roles_anywhere.stack.profiles import previous_profiles, profile_moves, unchecked
 from roles_anywhere.teleport.access import access_lines
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 5x faster on a big plan
@@ -89,3 +90,52 @@ def _details(resource: PlannedResource) -> list[str]:
 def _json_lines(text: str) -> list[str]:
     document: Any = json.loads(text) if isinstance(text, str) else text
     return ["  " + line for line in json.dumps(document, indent=2).splitlines()]
+
+
+def profile_changes(plan: Plan, deployed: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
+    """Every workload whose profile ARN changes from the deployed outputs (``plan --stack-outputs``).
+
+    Profiles are matched by settings digest and bucket, not ARN: the plan's ARNs are predictions, and
+    a profile that stays (even renamed by a new ``namePrefix``) keeps its deployed ARN. ``to.arn`` is
+    that deployed ARN, or null for a profile this deploy creates.
+    """
+    before = previous_profiles(deployed, source=source)
+    after = previous_profiles(plan.outputs, source=f"plan of stack {plan.stack}")
+    if before is None or after is None:
+        return []
+    current = {name: after.placements.get(name) for name in after.arns}
+    changes = []
+    for move in profile_moves(before, current):
+        workload = plan.outputs["workloads"][move.workload]
+        if move.after is None:
+            name, arn = str(workload.get("roleName", move.workload)), None
+        else:
+            name, arn = after.names[move.after], before.profile_arns.get(move.after)
+        changes.append(move.to_json(after_name=name, after_arn=arn))
+    return changes
+
+
+def format_profile_changes(plan: Plan, deployed: Mapping[str, Any], source: str) -> str:
+    """The text form of ``profileMoves``: one line per workload whose profile ARN changes."""
+    before = previous_profiles(deployed, source=source)
+    unchecked_workloads = 0 if before is None else unchecked(before, plan.outputs.get("workloads", {}))
+    if unchecked_workloads:
+        return (
+            f"\nProfile changes against {source}: cannot be checked for {unchecked_workloads} workload(s) "
+            "(the outputs have no sharedProfiles; see the warning)\n"
+        )
+    changes = profile_changes(plan, deployed, source)
+    if not changes:
+        return f"\nProfile changes against {source}: none; every workload keeps its profile ARN.\n"
+    lines = [
+        f"\nProfile changes against {source}: {len(changes)} workload(s) get another profile ARN; a host "
+        "whose aws/config still names the old one gets AccessDenied until the new file reaches it:"
+    ]
+    for change in changes:
+        old, new = change["from"], change["to"]
+        target = new["arn"] or "created by this deploy"
+        lines.append(
+            f"  {change['workload']}: {old['profile'] or 'its own profile'} ({old['arn']}) -> "
+            f"{new['profile']} ({target}): {change['reason']}"
+        )
+    return "\n".join(lines) + "\n"

@@ -14,8 +14,8 @@ import os
 import resource as rlimits
 import runpy
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from roles_anywhere import CONFIG_DIR_ENV, OFFLINE_PLAN_ENV, PROJECT, TRUST_ANCHOR_TYPE, WORKLOAD_TYPE
+from roles_anywhere.components.previous_outputs import PREVIOUS_OUTPUTS_ENV, READ_STACK_OUTPUTS
 from roles_anywhere.components.resolved_outputs import resolved_values
 from roles_anywhere.components.run_errors import original_error
 from roles_anywhere.config.stack_file import read_stack_file
@@ -39,7 +40,8 @@ from roles_anywhere.plan.mocks import (
     TRUST_ANCHOR,
     DeterministicAwsMocks,
 )
-from roles_anywhere.stack.deployment import load_deployment
+from roles_anywhere.stack.deployment import load_deployment, read_outputs_file
+from roles_anywhere.stack.profiles import previous_profiles
 from roles_anywhere.stack.spec import load_spec
 from roles_anywhere.teleport.access import TeleportAccess, access_json, teleport_access
 
@@ -130,6 +132,40 @@ class Plan:
         return index
 
 
+class PreviousOutputsMocks(pulumi.runtime.Mocks):
+    """``mocks``, also answering the program's read of its stack's previous outputs (issue 22).
+
+    The engine answers ``pulumi:pulumi:readStackOutputs`` (``components.previous_outputs``) from the
+    backend; offline, the answer is the ``--stack-outputs`` file (``outputs``, named ``source``), or
+    none: a stack never deployed. So ``plan --stack-outputs`` runs the program's own read, not a
+    shortcut around it. ``asked`` keeps the stack names the program asked for.
+    """
+
+    def __init__(
+        self, mocks: DeterministicAwsMocks, outputs: Mapping[str, Any] | None = None, source: str = ""
+    ) -> None:
+        self.mocks = mocks
+        self.outputs = dict(outputs or {})
+        self.source = source
+        self.asked: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        """As ``mocks`` answers."""
+        return self.mocks.new_resource(args)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        """The previous outputs for their read; anything else as ``mocks`` answers.
+
+        No failures is ``[]``: the SDK's mock monitor iterates the second item (``None`` fails there).
+        """
+        if args.token != READ_STACK_OUTPUTS:
+            answer, failures = self.mocks.call(args)
+            return answer, failures or []
+        name = str(args.args.get("name", ""))
+        self.asked.append(name)
+        return {"name": self.source or name, "outputs": self.outputs, "secretOutputNames": []}, []
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, also remembering parent and protect, which mocks are not told.
 
@@ -137,7 +173,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     them; left open, each one prints an "Exception ignored" traceback when the interpreter exits.
     """
 
-    def __init__(self, mocks: DeterministicAwsMocks) -> None:
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.registrations: list[tuple[str, Any]] = []
         self.thread_loops: set[asyncio.AbstractEventLoop] = set()
@@ -195,19 +231,41 @@ def check_memory_for(workloads: int, where: str) -> None:
         )
 
 
-def plan_stack_file(path: Path) -> Plan:
-    """Validate ``Pulumi.<stack>.yaml`` and run the program against it under the mocks."""
+def plan_stack_file(
+    path: Path, *, previous_outputs: Mapping[str, Any] | None = None, previous_source: str = ""
+) -> Plan:
+    """Validate ``Pulumi.<stack>.yaml`` and run the program against it under the mocks.
+
+    ``previous_outputs``: the deployed stack's outputs (``plan --stack-outputs``, read from
+    ``previous_source``), which the program reads back as under ``pulumi up`` to keep every workload
+    in its shared profile.
+    """
     stack_file = read_stack_file(path)
     region = stack_file.aws_region()
     spec = load_spec(stack_file.project_values(), base_dir=path.parent, stack=stack_file.stack)
     check_memory_for(len(spec.workloads), str(path))
-    return run_program(
+    plan = run_program(
         config=stack_file.config,
         stack=stack_file.stack,
         region=region,
         account_id=spec.account_id or PLACEHOLDER_ACCOUNT_ID,
         config_dir=path.parent,
+        previous_outputs=previous_outputs,
+        previous_source=previous_source,
     )
+    too_big = stack_file.language_host_warning()
+    return replace(plan, warnings=(*plan.warnings, too_big)) if too_big else plan
+
+
+def read_previous_outputs(path: Path) -> dict[str, Any]:
+    """``plan --stack-outputs FILE``: the deployed outputs, checked before the program runs against them.
+
+    Every error names FILE (the program, reading them back, would name only the stack).
+    """
+    outputs = read_outputs_file(path)
+    load_deployment(outputs, source=str(path))
+    previous_profiles(outputs, source=str(path))
+    return outputs
 
 
 def run_program(
@@ -221,14 +279,17 @@ def run_program(
     write_artifacts: bool = False,
     mocks: DeterministicAwsMocks | None = None,
     project: str = PROJECT,
+    previous_outputs: Mapping[str, Any] | None = None,
+    previous_source: str = "",
 ) -> Plan:
     """Run the program (``program``, a file, or the packaged one) with ``config``; return what it registered.
 
     The program writes its rendered files only with ``write_artifacts`` (as under `pulumi up`);
-    a plan is otherwise free of side effects.
+    a plan is otherwise free of side effects. ``previous_outputs`` are what the program reads as its
+    stack's outputs from the last update (none: never deployed).
     """
     mocks = mocks or DeterministicAwsMocks(region=region, account_id=account_id)
-    monitor = _RecordingMonitor(mocks)
+    monitor = _RecordingMonitor(PreviousOutputsMocks(mocks, previous_outputs, previous_source))
     collector = _WarningCollector()
     logger = logging.getLogger(f"{PROJECT}.plan.{id(collector)}")
     logger.propagate = False
@@ -292,7 +353,7 @@ def mocked_runtime(
     Each run gets its own loop (made before ``set_mocks``, whose root stack binds to it), so runs in
     one process do not share state, and every loop the SDK opened is closed at the end.
     """
-    monitor = monitor or _RecordingMonitor(mocks)
+    monitor = monitor or _RecordingMonitor(PreviousOutputsMocks(mocks))  # a stack never deployed
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     pulumi_settings.set_root_resource(None)  # type: ignore[arg-type]
@@ -329,8 +390,16 @@ def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
 
 @contextlib.contextmanager
 def _program_environment(program_dir: Path | None, config_dir: Path, *, offline: bool) -> Iterator[None]:
-    """Make a program file's folder importable; tell it where relative paths start and whether to write."""
-    settings = {CONFIG_DIR_ENV: str(config_dir.resolve()), OFFLINE_PLAN_ENV: "1" if offline else None}
+    """Make a program file's folder importable; tell it where relative paths start and whether to write.
+
+    The previous outputs come from the run's own answer (``PreviousOutputsMocks``), never from a
+    ``ROLES_ANYWHERE_PREVIOUS_OUTPUTS`` left in the shell: the same config gives the same plan.
+    """
+    settings = {
+        CONFIG_DIR_ENV: str(config_dir.resolve()),
+        OFFLINE_PLAN_ENV: "1" if offline else None,
+        PREVIOUS_OUTPUTS_ENV: None,
+    }
     previous = {name: os.environ.get(name) for name in settings}
     added = program_dir is not None and str(program_dir) not in sys.path
     if added:
