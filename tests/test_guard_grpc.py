@@ -606,3 +606,287 @@ def test_stack_policies_say_when_they_cannot_run_in_a_preview(client: Pack) -> N
     found = anchor_ca(client.analyze_stack(aws_anchor("acme", ANCHOR, ACME_CA.pem), role, other))
     assert [d.level for d in found] == ["mandatory", "advisory"]  # the known role is still checked
     assert "during preview" in found[1].message
+
+
+# --- every other resource type: refused when it may reach Roles Anywhere ----------------------------
+
+CFN_ROLE_JSON = json.dumps(
+    {
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": policy(statement())},
+            }
+        }
+    }
+)
+YAML_ROLE = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: PRINCIPAL
+            Action: [sts:AssumeRole, sts:TagSession]
+"""
+EC2_YAML = """
+Parameters:
+  Env: {Type: String}
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: !Sub "app-${Env}"
+      AssumeRolePolicyDocument:
+        Statement:
+          - Effect: Allow
+            Principal: {Service: !Sub "ec2.${AWS::URLSuffix}"}
+            Action: sts:AssumeRole
+"""
+
+
+def yaml_role(principal: str) -> str:
+    return YAML_ROLE.replace("PRINCIPAL", principal)
+
+
+UNCOVERED: dict[str, tuple[str, dict[str, Any], str]] = {
+    "cfn-json-role": ("aws:cloudformation/stack:Stack", {"templateBody": CFN_ROLE_JSON}, "may admit"),
+    "cfn-json-escape": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": CFN_ROLE_JSON.replace("rolesanywhere", "\\u0072olesanywhere")},
+        "may admit",
+    ),
+    "cfn-yaml-escape": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": yaml_role('{Service: "\\x72olesanywhere.amazonaws.com"}')},
+        "may admit",
+    ),
+    "cfn-yaml-join": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": yaml_role('{Service: !Join ["", [roles, anywhere.amazonaws.com]]}')},
+        "is a trust policy that may admit",
+    ),
+    "cfn-yaml-sub-principal": (
+        "aws:cloudformation/stackSet:StackSet",
+        {"templateBody": yaml_role("{Service: !Sub 'rolesanywhere.${AWS::URLSuffix}'}")},
+        "is a trust policy that may admit",
+    ),
+    "cfn-yaml-sub-suffix": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": yaml_role('{Service: !Sub "${Prefix}.amazonaws.com"}')},
+        "may admit",
+    ),
+    "cfn-yaml-aws-ref": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": yaml_role("{AWS: !Ref Who}")},
+        "may admit",
+    ),
+    "cfn-yaml-star": ("aws:cloudformation/stack:Stack", {"templateBody": yaml_role('"*"')}, "may admit"),
+    "cfn-yaml-aws-star": (
+        "aws-native:cloudformation:StackSet",
+        {"templateBody": yaml_role("{AWS: '*'}")},
+        "may admit",
+    ),
+    "cfn-yaml-ref-document": (
+        "aws:cloudformation/stack:Stack",
+        {
+            "templateBody": "Resources:\n  R:\n    Type: AWS::IAM::Role\n"
+            "    Properties:\n      AssumeRolePolicyDocument: !Ref Trust\n"
+        },
+        "may admit",
+    ),
+    "cfn-yaml-if-statement": (
+        "aws:cloudformation/stack:Stack",
+        {
+            "templateBody": "Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n"
+            "      AssumeRolePolicyDocument:\n        Statement:\n          - !If [C, {}, {}]\n"
+        },
+        "may admit",
+    ),
+    "cfn-anchor": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": "Resources:\n  A:\n    Type: AWS::RolesAnywhere::TrustAnchor\n"},
+        "mentions",
+    ),
+    "cfn-native-object": (
+        "aws-native:cloudformation:Stack",
+        {"templateBody": json.loads(CFN_ROLE_JSON)},
+        "may admit",
+    ),
+    "cfn-alias": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": "a: &x {Service: ec2.amazonaws.com}\nb: *x\n"},
+        "is a template the guard cannot read",
+    ),
+    "cfn-repeated-key": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": "Resources: {}\nResources: {}\n"},
+        "is a template the guard cannot read",
+    ),
+    "cfn-python-tag": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": "Resources: !!python/object:os.system {}\n"},
+        "is a template the guard cannot read",
+    ),
+    "cfn-bom": (
+        "aws:cloudformation/stack:Stack",
+        {"templateBody": "\ufeff" + CFN_ROLE_JSON},
+        "is a template the guard cannot read",
+    ),
+    "cloud-control-role": (
+        "aws-native:index:ExtensionResource",
+        {
+            "type": "AWS::IAM::Role",
+            "properties": {
+                "AssumeRolePolicyDocument": policy(
+                    {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+                )
+            },
+        },
+        "AssumeRolePolicyDocument is a trust policy that may admit",
+    ),
+    "escaped-in-an-object": (
+        "aws:s3/bucketObjectv2:BucketObjectv2",
+        {"content": '{"Principal": {"Service": "\\u0072olesanywhere.amazonaws.com"}}'},
+        "mentions",
+    ),
+    "json-in-json": (
+        "aws:ssm/parameter:Parameter",
+        {"value": json.dumps({"doc": json.dumps(policy(statement()))})},
+        "mentions",
+    ),
+    "hidden-by-a-repeated-key": (
+        "aws:ssm/parameter:Parameter",
+        {"value": '{"p": "\\u0072olesanywhere.amazonaws.com", "p": "harmless"}'},
+        "mentions",
+    ),
+    "service-linked-role": (
+        "aws:iam/serviceLinkedRole:ServiceLinkedRole",
+        {"awsServiceName": "RolesAnywhere.amazonaws.com"},
+        "mentions",
+    ),
+    "new-roles-anywhere-type": ("aws-native:rolesanywhere:AttributeMapping", {}, "is a Roles Anywhere type"),
+    "a-command": (
+        "command:local:Command",
+        {
+            "create": "aws iam create-role --role-name r --assume-role-policy-document file://rolesanywhere.amazonaws.com"
+        },
+        "mentions",
+    ),
+    "terraform-style-key": (
+        "terraform:aws/iamRole:IamRole",
+        {"assume_role_policy": json.dumps(policy({"Effect": "Allow", "Principal": "*", "Action": "sts:*"}))},
+        "assume_role_policy is a trust policy that may admit",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNCOVERED))
+def test_other_resource_types_that_may_reach_roles_anywhere_are_refused(client: Pack, case: str) -> None:
+    type_, props, says = UNCOVERED[case]
+    found = client.analyze(type_, props, name=case)
+    (refused,) = [d for d in found if d.policy == guard.COVERED_TYPES]
+    assert refused.level == "mandatory"
+    assert refused.message.startswith(f"{type_} {case}: "), refused.message
+    assert says in refused.message, refused.message
+    assert refused.message.endswith(
+        f"or list {type_} under allowedTypes of roles-anywhere-covered-types once reviewed"
+    )
+    assert_one_line_with_fix([refused], case)
+
+
+def test_allowed_types_are_passed_once_reviewed(client: Pack) -> None:
+    type_, props, _ = UNCOVERED["escaped-in-an-object"]
+    client.configure({guard.COVERED_TYPES: {"allowedTypes": [type_]}})
+    assert client.analyze(type_, props) == []
+
+
+@pytest.mark.parametrize(
+    ("type_", "props"),
+    [
+        ("aws:cloudformation/stack:Stack", {"templateBody": EC2_YAML}),
+        (
+            "aws:cloudformation/stack:Stack",
+            {"templateBody": yaml_role('{AWS: !Sub "arn:aws:iam::${AWS::AccountId}:root"}')},
+        ),
+        (
+            "aws:cloudformation/stack:Stack",
+            {"templateBody": yaml_role('{Service: !Join [".", [ec2, !Ref AWS::URLSuffix]]}')},
+        ),
+        ("aws:cloudformation/stack:Stack", {"templateUrl": "https://s3.amazonaws.com/b/t.yaml"}),
+        ("aws-native:cloudformation:Stack", {"templateBody": {"Resources": {}}}),
+        (
+            "aws:iam/rolePolicy:RolePolicy",
+            {
+                "role": "r",
+                "policy": json.dumps(
+                    policy(
+                        {
+                            "Effect": "Allow",
+                            "Action": "rolesanywhere:CreateSession",
+                            "Resource": "arn:aws:rolesanywhere:eu-west-1:111122223333:profile/x",
+                        }
+                    )
+                ),
+            },
+        ),
+        (
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            {"role": "r", "policyArn": "arn:aws:iam::aws:policy/x"},
+        ),
+        ("aws-native:rolesanywhere:Crl", {"crlData": "x", "trustAnchorArn": ANCHOR}),
+        ("aws:lambda/function:Function", {"environment": {"variables": {"MULTI": "line\ntext: [x"}}}),
+    ],
+    ids=[
+        "cfn-ec2-role",
+        "cfn-account-root",
+        "cfn-joined-ec2",
+        "cfn-url",
+        "cfn-empty-object",
+        "permissions-policy",
+        "attachment",
+        "crl",
+        "text",
+    ],
+)
+def test_resources_that_cannot_reach_roles_anywhere_pass(
+    client: Pack, type_: str, props: dict[str, Any]
+) -> None:
+    assert client.analyze(type_, props) == []
+
+
+def spire_ca(uri: str) -> str:
+    """A SPIFFE signing certificate as SPIRE writes it: an unrelated subject, the trust domain as URI SAN."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    from cryptography import x509  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "SPIRE")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return pem_of(certificate)
+
+
+def test_a_spiffe_ca_naming_the_trust_domain_in_its_uri_is_the_clusters(client: Pack) -> None:
+    assert client.analyze_stack(aws_anchor("spire", ANCHOR, spire_ca(f"spiffe://{CLUSTER}")), ROLE_OUT) == []
+    (refused,) = anchor_ca(
+        client.analyze_stack(aws_anchor("spire", ANCHOR, spire_ca("spiffe://other.org")), ROLE_OUT)
+    )
+    assert "which trusts O=SPIRE, URI:spiffe://other.org (sha256 " in refused.message

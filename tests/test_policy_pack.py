@@ -32,15 +32,16 @@ NOTIFY = [
     for e in ("CA_CERTIFICATE_EXPIRY", "END_ENTITY_CERTIFICATE_EXPIRY")
 ]
 PEM = open("ca.pem").read()
+OTHER_PEM = open("other.pem").read()
 
-def anchor(name, protect=True, notify=NOTIFY):
+def anchor(name, protect=True, notify=NOTIFY, pem=PEM):
     return aws.rolesanywhere.TrustAnchor(
         name,
         name=name,
         enabled=True,
         source=aws.rolesanywhere.TrustAnchorSourceArgs(
             source_type="CERTIFICATE_BUNDLE",
-            source_data=aws.rolesanywhere.TrustAnchorSourceSourceDataArgs(x509_certificate_data=PEM),
+            source_data=aws.rolesanywhere.TrustAnchorSourceSourceDataArgs(x509_certificate_data=pem),
         ),
         notification_settings=notify,
         opts=pulumi.ResourceOptions(protect=protect),
@@ -59,6 +60,32 @@ def role(name, anchor, condition=None, actions=("sts:AssumeRole", "sts:TagSessio
         return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     return aws.iam.Role(name, name=name, assume_role_policy=anchor.arn.apply(document))
 
+def native_role(name, anchor, condition):
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": "rolesanywhere.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"],
+    }
+    document = anchor.arn.apply(
+        lambda arn: {"Version": "2012-10-17", "Statement": [{**statement, **condition(arn)}]}
+    )
+    return pulumi.CustomResource("aws-native:iam:Role", name, {"assumeRolePolicyDocument": document})
+
+def native_anchor(name, protect):
+    return pulumi.CustomResource(
+        "aws-native:rolesanywhere:TrustAnchor",
+        name,
+        {
+            "name": name,
+            "source": {"sourceType": "CERTIFICATE_BUNDLE", "sourceData": {"x509CertificateData": PEM}},
+            "notificationSettings": [
+                {"event": e, "threshold": 45, "channel": "ALL", "enabled": True}
+                for e in ("CA_CERTIFICATE_EXPIRY", "END_ENTITY_CERTIFICATE_EXPIRY")
+            ],
+        },
+        opts=pulumi.ResourceOptions(protect=protect),
+    )
+
 BODY
 """.replace("SPIFFE", SPIFFE)
 
@@ -69,8 +96,21 @@ HOSTILE = {
     "no-condition": 'role("open", anchor("a"), condition=lambda arn: {})',
     "same-spiffe-id": 'a = anchor("a")\nrole("first", a)\nrole("second", a)',
     "unprotected-anchor": 'role("exact", anchor("a", protect=False))',
+    "native-role-no-condition": 'native_role("native", anchor("a"), lambda arn: {})',
+    "native-role-string-like": 'native_role("native", anchor("a"), lambda arn: {"Condition": {"StringLike": '
+    '{"aws:PrincipalTag/x509SAN/URI": "spiffe://acme.teleport.sh/*"}, "ArnEquals": {"aws:SourceArn": arn}}})',
+    "native-unprotected-anchor": 'native_anchor("native-anchor", protect=False)',
+    "second-anchor-other-ca": 'anchor("a")\nrole("orders", anchor("b", pem=OTHER_PEM))',
+    "cloudformation-role": 'aws.cloudformation.Stack("cfn", template_body=json.dumps({"Resources": {"R": {'
+    '"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {"Statement": [{"Effect": "Allow", '
+    '"Principal": {"Service": "rolesanywhere.amazonaws.com"}, "Action": "sts:AssumeRole"}]}}}}}))',
 }
 INTENDED = {
+    "native-role-no-condition": {guard.EXACT_TRUST},
+    "native-role-string-like": {guard.EXACT_TRUST},
+    "native-unprotected-anchor": {guard.ANCHOR_PROTECTED},
+    "second-anchor-other-ca": {guard.ANCHOR_CA},
+    "cloudformation-role": {guard.COVERED_TYPES},
     "string-like": {guard.EXACT_TRUST},
     "no-condition": {guard.EXACT_TRUST},
     "same-spiffe-id": {guard.UNIQUE_IDENTITY},
@@ -79,10 +119,12 @@ INTENDED = {
 
 
 ACME_CA = make_ca("acme.teleport.sh")
+OTHER_CA = make_ca("other.teleport.sh", serial=2000)
 
 
 def hostile_violations(tmp_path: Path, body: str) -> list[Violation]:
     (tmp_path / "ca.pem").write_text(ACME_CA.pem)
+    (tmp_path / "other.pem").write_text(OTHER_CA.pem)
     program = tmp_path / "__main__.py"
     program.write_text(PROGRAM.replace("BODY", body))
     plan = run_program(
@@ -172,7 +214,7 @@ def run_plan(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 def test_plan_exits_1_on_a_mandatory_violation_and_levels_are_configurable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack = write_stack(tmp_path, stack_config(trustAnchor={"protect": False}))
+    stack = write_stack(tmp_path, stack_config(trustAnchor={"protect": False}, caBundle={"pem": ACME_CA.pem}))
     code, out, err = run_plan(capsys, "--config", str(stack), "--policy-pack", str(PACK))
     assert code == 1
     assert err.count("\n") == 1

@@ -4,8 +4,9 @@ An anchor admits every certificate its CAs sign, so a role that pins ``spiffe://
 through an anchor holding another cluster's CA is taken by whoever controls that CA: it can sign
 an SVID with any URI. The anchor a role pins must therefore hold only CAs of the ID's trust domain:
 the CAs the policy config names by SHA-256 fingerprint (``caFingerprints``), or, without one,
-certificates shaped like Teleport's SPIFFE CA for that cluster (subject ``CN=<cluster>,
-O=<cluster>``). The subject is a name anyone can write, so the fingerprints are the real check.
+certificates that name that trust domain: Teleport's SPIFFE CA (subject ``CN=<cluster>,
+O=<cluster>``) or a SPIFFE signing certificate whose one URI SAN is ``spiffe://<trust domain>`` (what
+SPIRE writes). Names are what anyone can write into a certificate, so fingerprints are the real check.
 """
 
 from __future__ import annotations
@@ -33,11 +34,23 @@ class AnchorCa:
     sha256: str
     common_names: tuple[str, ...]
     organizations: tuple[str, ...]
+    uris: tuple[str, ...] = ()
+
+    def names(self, trust_domain: str) -> bool:
+        """Whether the certificate names ``trust_domain`` as Teleport or SPIFFE CAs do."""
+        teleport = self.common_names == (trust_domain,) and self.organizations == (trust_domain,)
+        return teleport or self.uris in {(f"spiffe://{trust_domain}",), (f"spiffe://{trust_domain}/",)}
 
     @property
     def label(self) -> str:
         """``CN=…, O=… (sha256 …)``."""
-        names = ", ".join([*(f"CN={n}" for n in self.common_names), *(f"O={n}" for n in self.organizations)])
+        names = ", ".join(
+            [
+                *(f"CN={n}" for n in self.common_names),
+                *(f"O={n}" for n in self.organizations),
+                *(f"URI:{u}" for u in self.uris),
+            ]
+        )
         return f"{names or 'an empty subject'} (sha256 {self.sha256})"
 
 
@@ -96,9 +109,7 @@ def foreign_cas(
     if fingerprints is not None:
         allowed = fingerprints.get(trust_domain, frozenset())
         return [ca for ca in contents.cas if ca.sha256 not in allowed]
-    return [
-        ca for ca in contents.cas if ca.common_names != (trust_domain,) or ca.organizations != (trust_domain,)
-    ]
+    return [ca for ca in contents.cas if not ca.names(trust_domain)]
 
 
 def trust_domain_of(spiffe_id: str) -> str:
@@ -112,6 +123,14 @@ def _describe(certificate: x509.Certificate) -> AnchorCa:
     def values(oid: x509.ObjectIdentifier) -> tuple[str, ...]:
         return tuple(str(a.value) for a in certificate.subject.get_attributes_for_oid(oid))
 
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        uris = tuple(names.get_values_for_type(x509.UniformResourceIdentifier))
+    except x509.ExtensionNotFound:
+        uris = ()
     return AnchorCa(
-        hashlib.sha256(der).hexdigest(), values(NameOID.COMMON_NAME), values(NameOID.ORGANIZATION_NAME)
+        hashlib.sha256(der).hexdigest(),
+        values(NameOID.COMMON_NAME),
+        values(NameOID.ORGANIZATION_NAME),
+        uris,
     )

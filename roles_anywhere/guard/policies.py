@@ -197,7 +197,11 @@ def _anchor_ca(args: StackValidationArgs, report: ReportViolation) -> None:
             )
             continue
         for ca in foreign_cas(domain, contents, fingerprints):
-            shape = "named in caFingerprints" if fingerprints is not None else f"shaped CN=O={domain}"
+            shape = (
+                "named in caFingerprints"
+                if fingerprints is not None
+                else f"CN=O={domain}, or one URI SAN spiffe://{domain}"
+            )
             _say(
                 report,
                 f"{where} ({anchor.name}), which trusts {ca.label}, not a CA of {domain} ({shape}), so "

@@ -323,18 +323,41 @@ def _principal_may_admit(principal: Any) -> bool:
     if not isinstance(principal, Mapping) or is_intrinsic(principal):
         return True  # "*", or something the guard cannot read
     for kind, raw in principal.items():
-        values = raw if isinstance(raw, list) else [raw]
+        patterns = [value_pattern(v) for v in (raw if isinstance(raw, list) else [raw])]
         if kind in ("Federated", "CanonicalUser"):
             continue
         if kind == "Service":
-            if any(not isinstance(v, str) or is_roles_anywhere_service(v) for v in values):
+            if any(p is None or is_roles_anywhere_service(p) for p in patterns):
                 return True
         elif kind == "AWS":
-            if any(not isinstance(v, str) or v.strip() == "*" for v in values):
-                return True
+            if any(p is None or not p.strip().strip("*") for p in patterns):
+                return True  # "*", or a value built by a function that may come out as "*"
         else:
             return True  # "service", "Fn::Join": a principal type the guard cannot read
     return False
+
+
+def value_pattern(value: Any) -> str | None:
+    """A principal as an IAM wildcard pattern of what it may come out as; None when it cannot be read.
+
+    Text is itself; a CloudFormation function has its unknown parts as ``*``
+    (``!Sub "ec2.${AWS::URLSuffix}"`` → ``ec2.*``, ``!Ref P`` → ``*``).
+    """
+    if isinstance(value, str):
+        return value
+    if not is_intrinsic(value):
+        return None
+    (function, argument), *more = value.items()
+    if more:
+        return "*"
+    if function == "Fn::Sub":
+        text = argument[0] if isinstance(argument, list) and argument else argument
+        return re.sub(r"\$\{[^}]*\}", "*", text) if isinstance(text, str) else "*"
+    if function == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
+        separator, parts = argument
+        if isinstance(separator, str) and isinstance(parts, list):
+            return separator.join(value_pattern(part) or "*" for part in parts)
+    return "*"
 
 
 def _document_oddities(document: Mapping[str, Any]) -> list[str]:
