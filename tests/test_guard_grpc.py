@@ -278,6 +278,14 @@ LOOSE: dict[str, tuple[Any, str]] = {
         {"Version": "2012-10-17", "statement": [statement(Condition=None)]},
         "has the element 'statement'",
     ),
+    "zero-width-statement-key": (
+        {"Version": "2012-10-17", "Statement\u200b": [statement(Condition=None)]},
+        "has the element 'Statement\\u200b'",  # shown escaped: messages are one printable line
+    ),
+    "unknown-statement-element": (
+        policy({**statement(), "Conditions": {"Bool": {"aws:SecureTransport": "true"}}}),
+        "has the element 'Conditions'",
+    ),
     "single-statement-object": (
         {"Version": "2012-10-17", "Statement": statement(Condition=None)},
         "has no condition",
@@ -382,10 +390,26 @@ def test_exact_trust_policies_pass_through_every_role_type(client: Pack, writer:
 @pytest.mark.parametrize("writer", sorted(WRITERS))
 def test_roles_for_other_principals_are_not_the_guards_business(client: Pack, writer: str) -> None:
     ec2 = policy(
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringNotEquals": {"aws:SourceAccount": "111122223333"}},
+        },
     )
     type_, props = WRITERS[writer](ec2)
     assert client.analyze(type_, props) == []
+
+
+SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+
+
+def test_a_secret_trust_policy_is_read_as_the_cli_hands_it(client: Pack) -> None:
+    """pulumi.Output.secret(...) arrives wrapped; the analyzer unwraps it before the policy sees it."""
+    loose = {**SECRET_SIG, "value": json.dumps(policy(statement(Condition=None)))}
+    (refused,) = exact_trust(client.analyze("aws:iam/role:Role", {"assumeRolePolicy": loose}, name="secret"))
+    assert "has no condition" in refused.message
 
 
 def test_a_trust_policy_not_known_yet_is_checked_at_up_not_passed(client: Pack) -> None:
@@ -834,6 +858,23 @@ def test_allowed_types_are_passed_once_reviewed(client: Pack) -> None:
             },
         ),
         (
+            "aws:iam/policy:Policy",
+            {
+                "policy": json.dumps(
+                    policy(
+                        {
+                            "Effect": "Allow",
+                            "Action": "iam:PassRole",
+                            "Resource": "*",
+                            "Condition": {
+                                "StringEquals": {"iam:PassedToService": "rolesanywhere.amazonaws.com"}
+                            },
+                        }
+                    )
+                )
+            },
+        ),
+        (
             "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
             {"role": "r", "policyArn": "arn:aws:iam::aws:policy/x"},
         ),
@@ -847,6 +888,7 @@ def test_allowed_types_are_passed_once_reviewed(client: Pack) -> None:
         "cfn-url",
         "cfn-empty-object",
         "permissions-policy",
+        "pass-role-to-roles-anywhere",
         "attachment",
         "crl",
         "text",

@@ -35,6 +35,21 @@ ANCHOR_ARN_PROPERTY = {TRUST_ANCHOR: "arn", AWS_NATIVE_TRUST_ANCHOR: "trustAncho
 PROFILE_TYPES = frozenset({PROFILE, AWS_NATIVE_PROFILE})
 CRL_TYPES = frozenset({AWS_NATIVE_CRL})
 INSPECTED_TYPES = frozenset({*ROLE_TRUST_PROPERTY, *ANCHOR_ARN_PROPERTY, *PROFILE_TYPES, *CRL_TYPES})
+# Identity-based permissions policies: IAM refuses a Principal in them, so they cannot hold trust (a
+# deployer's iam:PassRole condition on rolesanywhere.amazonaws.com is legitimate there).
+PERMISSIONS_POLICY_TYPES = frozenset(
+    {
+        "aws:iam/policy:Policy",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/userPolicy:UserPolicy",
+        "aws:iam/groupPolicy:GroupPolicy",
+        "aws-native:iam:ManagedPolicy",
+        "aws-native:iam:Policy",
+        "aws-native:iam:RolePolicy",
+        "aws-native:iam:UserPolicy",
+        "aws-native:iam:GroupPolicy",
+    }
+)
 TEMPLATE_PROPERTY = {
     "aws:cloudformation/stack:Stack": "templateBody",
     "aws:cloudformation/stackSet:StackSet": "templateBody",
@@ -56,7 +71,7 @@ class Finding:
 
 def uncovered_finding(resource_type: str, props: Any) -> Finding | None:
     """The first way a resource of an uninspected type may reach Roles Anywhere, or None."""
-    if resource_type in INSPECTED_TYPES:
+    if resource_type in INSPECTED_TYPES or resource_type in PERMISSIONS_POLICY_TYPES:
         return None
     if "rolesanywhere" in resource_type.casefold():
         return Finding("its type", "is a Roles Anywhere type the guard does not read")

@@ -8,6 +8,7 @@ from an anchor ARN during a preview) is skipped then and checked at ``pulumi up`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -47,6 +48,31 @@ PROFILE_DURATION = "roles-anywhere-profile-duration"
 def _say(report: ReportViolation, message: str, urn: str | None = None) -> None:
     """Every violation is one printable line (names and values from the stack may hold anything)."""
     report(one_printable_line(message), urn)
+
+
+def _fail_closed(
+    validate: Callable[[Any, ReportViolation], None],
+) -> Callable[[Any, ReportViolation], None]:
+    """A check that fails on an input nobody foresaw refuses it (one line) instead of passing it.
+
+    Unknown values (a preview) still reach the analyzer, which says it could not run the policy.
+    """
+
+    @functools.wraps(validate)
+    def run(args: Any, report: ReportViolation) -> None:
+        try:
+            validate(args, report)
+        except UnknownValueError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure is a refusal, never a pass
+            subject = f"{args.resource_type} {args.name}" if hasattr(args, "name") else "the stack"
+            _say(
+                report,
+                f"{subject}: the guard could not check it ({type(err).__name__}: {str(err)[:120]}), so it is "
+                "refused; fix: write the resource's inputs in the documented form, or report this input",
+            )
+
+    return run
 
 
 def _exact_trust(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -344,11 +370,15 @@ _STACK_RULES: list[
 def policies() -> list[Policy]:
     """Every policy of the pack, at its default enforcement level (configurable per policy)."""
     made: list[Policy] = [
-        ResourceValidationPolicy(name, description, validate, DEFAULT_LEVELS[name], config_schema=schema)
+        ResourceValidationPolicy(
+            name, description, _fail_closed(validate), DEFAULT_LEVELS[name], config_schema=schema
+        )
         for name, description, validate, schema in _RESOURCE_RULES
     ]
     made += [
-        StackValidationPolicy(name, description, validate, DEFAULT_LEVELS[name], config_schema=schema)
+        StackValidationPolicy(
+            name, description, _fail_closed(validate), DEFAULT_LEVELS[name], config_schema=schema
+        )
         for name, description, validate, schema in _STACK_RULES
     ]
     return made

@@ -65,7 +65,8 @@ def trust_document(raw: Any) -> Mapping[str, Any] | None:
 
 def trusts_roles_anywhere(document: Mapping[str, Any]) -> bool:
     """Whether any statement may let Roles Anywhere in (read fail-closed: what is unclear may)."""
-    return bool(_document_oddities(document)) or any(_may_admit(s) for s in _statements(document))
+    statements = _statements(document)
+    return bool(_document_oddities(document)) or any(_may_admit(s) for s in statements if not _is_deny(s))
 
 
 def trust_problems(document: Mapping[str, Any]) -> list[str]:
@@ -76,7 +77,7 @@ def trust_problems(document: Mapping[str, Any]) -> list[str]:
     are alternatives, so a second one would admit a second identity, anchor or principal).
     """
     problems = [
-        f"has the element {key!r}, which IAM may read as another or not at all; fix: spell the elements "
+        f"has the element {key!r}, which is not exactly an IAM policy element; fix: spell the elements "
         '"Version" and "Statement" exactly'
         for key in _document_oddities(document)
     ]
@@ -155,7 +156,7 @@ def _statement_problems(statement: Any) -> list[str]:
     if not isinstance(statement, Mapping):
         return [f"is {_kind(statement)}, not a statement object; fix: {FIX_STATEMENT}"]
     problems = [
-        f"has the element {key!r}, which IAM may read as another or not at all; fix: {FIX_STATEMENT}"
+        f"has the element {key!r}, which is not exactly an IAM policy element; fix: {FIX_STATEMENT}"
         for key in _oddities(statement, _STATEMENT_ELEMENTS)
     ]
     if statement.get("Effect") != "Allow":
@@ -365,16 +366,12 @@ def _document_oddities(document: Mapping[str, Any]) -> list[str]:
 
 
 def _oddities(element: Mapping[str, Any], known: frozenset[str]) -> list[str]:
-    """Keys spelled like a known element in another case, or CloudFormation intrinsic functions."""
-    folded = {name.casefold(): name for name in known}
-    return [
-        str(key)
-        for key in element
-        if not isinstance(key, str)
-        or (key not in known and key.strip().casefold() in folded)
-        or key == "Ref"
-        or key.startswith("Fn::")
-    ]
+    """Keys that are not exactly an element IAM knows here.
+
+    ``statement``, ``Statement\u200b`` or ``Fn::If``: IAM refuses them or reads them as something the
+    guard would not, so what they hold may admit anyone.
+    """
+    return [str(key) for key in element if key not in known]
 
 
 def _values(raw: Any) -> list[str]:
