@@ -27,20 +27,22 @@ def after_ownership_check(
     tags: pulumi.Output[Mapping[str, str] | None],
     value: T,
     path: pulumi.Output[str | None] | None = None,
+    name: pulumi.Output[str | None] | None = None,
 ) -> pulumi.Output[T]:
-    """``value``, once the existing resource's ``tags`` (and a role's ``path``) show it may be adopted.
+    """``value``, once what AWS holds (``tags``; a role's ``path`` and ``name``) shows it may be adopted.
 
     Feed the result to one input of the importing resource. A resource another stack owns stops the
     program with one line naming the ``import`` key; an unclear owner is a warning.
     """
 
     def judge(read: list[object]) -> T:
-        found_tags, found_path = read
+        found_tags, found_path, found_name = read
         try:
             warning = check_adoption(
                 adoption,
                 found_tags if isinstance(found_tags, Mapping) else None,
                 found_path if isinstance(found_path, str) else None,
+                found_name if isinstance(found_name, str) else None,
             )
         except RolesAnywhereError as err:
             raise ProgramError(err) from err
@@ -48,4 +50,4 @@ def after_ownership_check(
             pulumi.log.warn(warning)
         return value
 
-    return pulumi.Output.all(tags, path if path is not None else None).apply(judge)
+    return pulumi.Output.all(tags, path, name).apply(judge)

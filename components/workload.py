@@ -88,7 +88,9 @@ class WorkloadAccess(pulumi.ComponentResource):
                 f"{name}-existing-role", args.import_role, opts=pulumi.ResourceOptions(parent=self)
             )
             adoption = self._adoption(args, "role", args.import_role, path=workload.path)
-            role_name = after_ownership_check(adoption, existing.tags, workload.role_name, existing.path)
+            role_name = after_ownership_check(
+                adoption, existing.tags, workload.role_name, existing.path, existing.name
+            )
         self.role = aws.iam.Role(
             f"{name}-role",
             name=role_name,

@@ -121,6 +121,18 @@ def imports(**keys: Any) -> dict[str, Any]:
             "workload's path (or iam.path) to '/legacy/'",
         ),
         (
+            imports(roles={"orders": "legacyorders"}),
+            {"legacyorders": {"name": "LegacyOrders"}},  # IAM finds a role whatever the case
+            "import.roles.orders: role legacyorders is spelt 'LegacyOrders' in IAM, which matches names "
+            "without regard to case but keeps them as made: set import.roles.orders to 'LegacyOrders' "
+            "exactly",
+        ),
+        (
+            {"profileSharing": "perWorkload", **imports(profiles={"billing": PROFILE_ID})},
+            {PROFILE_ID: {"tags": {**OURS, "teleportnamespace": "payments"}}},  # both spellings: case counts
+            f"import.profiles.billing: profile {PROFILE_ID} is tagged TeleportNamespace='payments'",
+        ),
+        (
             {"profileSharing": "perWorkload", **imports(profiles={"billing": PROFILE_ID})},
             {PROFILE_ID: {"tags": {**OURS, "TeleportNamespace": "payments"}}},
             f"import.profiles.billing: profile {PROFILE_ID} is tagged TeleportNamespace='payments': it "
@@ -128,7 +140,16 @@ def imports(**keys: Any) -> dict[str, Any]:
             "adopting it would rewrite the roles it vends and their session policies",
         ),
     ],
-    ids=["anchor-namespace", "anchor-cluster", "role-namespace", "role-spiffe-id", "role-path", "profile"],
+    ids=[
+        "anchor-namespace",
+        "anchor-cluster",
+        "role-namespace",
+        "role-spiffe-id",
+        "role-path",
+        "role-name-case",
+        "profile-second-spelling",
+        "profile",
+    ],
 )
 def test_another_stacks_resource_is_refused_before_anything_is_imported(
     tmp_path: Path, project: dict[str, Any], existing: dict[str, dict[str, Any]], message: str

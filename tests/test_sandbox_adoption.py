@@ -10,8 +10,10 @@ resource, never an internal error.
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -206,3 +208,23 @@ def test_an_aws_refusal_is_one_line_naming_the_resource(
     err = refused(sandbox, tmp_path / "refused", "refused", stack("refused", workloads=workloads), capsys)
     assert err.startswith(f"error: sandbox-deploy: policy attachment {missing} (roles-anywhere-orders-"), err
     assert ": AttachRolePolicy was refused: NoSuchEntity: " in err
+
+
+def test_a_sandbox_that_is_gone_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gone = {
+        "region": "us-east-1",
+        "accountId": "123456789012",
+        "iam": f"http://127.0.0.1:{port}",
+        "sts": f"http://127.0.0.1:{port}",
+        "rolesanywhere": f"https://127.0.0.1:{port}",
+        "caFile": str(tmp_path / "ca.pem"),
+    }
+    args = deploy(cast(Sandbox, SimpleNamespace(endpoints=gone)), tmp_path, "gone", stack("gone"))
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        "error: sandbox-deploy: looking for roles another deploy made: Could not connect to the endpoint "
+        f'URL: "http://127.0.0.1:{port}/"\n'
+    )

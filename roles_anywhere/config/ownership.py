@@ -42,9 +42,18 @@ def ownership_tags(cluster: str, namespace: str) -> dict[str, str]:
     return {MANAGED_BY_TAG: PROJECT, CLUSTER_TAG: cluster, NAMESPACE_TAG: namespace}
 
 
-def _tag(tags: Mapping[str, str], key: str) -> str | None:
-    """A tag's value, its key compared as IAM compares keys (without regard to case)."""
-    return next((value for name, value in tags.items() if name.lower() == key.lower()), None)
+def _tag_values(tags: Mapping[str, str], key: str) -> list[str]:
+    """Every value tagged under ``key``, in any case.
+
+    IAM keys ignore case and Roles Anywhere's do not, so a profile may carry ``TeleportNamespace`` and
+    ``teleportnamespace`` side by side: any of them naming another stack counts.
+    """
+    return [value for name, value in sorted(tags.items()) if name.lower() == key.lower()]
+
+
+def _foreign(tags: Mapping[str, str], key: str, ours: str | None) -> str | None:
+    """A value of ``key`` other than ``ours``, if the tags hold one."""
+    return next((value for value in _tag_values(tags, key) if value != ours), None)
 
 
 def _shown(value: str) -> str:
@@ -52,11 +61,14 @@ def _shown(value: str) -> str:
     return repr(value[:64])
 
 
-def check_adoption(adoption: Adoption, tags: Mapping[str, str] | None, path: str | None = None) -> str | None:
+def check_adoption(
+    adoption: Adoption, tags: Mapping[str, str] | None, path: str | None = None, name: str | None = None
+) -> str | None:
     """Refuse (``ConfigError``) a resource another stack owns; a warning when ownership is unclear.
 
-    ``tags`` and ``path`` are what AWS says the existing resource holds (``path`` for roles: IAM cannot
-    change a role's path in place, so a different one would make the import a replacement).
+    ``tags``, ``path`` and ``name`` are what AWS says the existing resource holds. For roles, IAM can
+    change neither the path nor the spelling of the name in place (it finds ``legacyrole`` when asked
+    for ``LegacyRole``), so either differing would make the import a replacement.
     """
     tags = tags or {}
     what = f"{adoption.kind} {adoption.resource_id}"
@@ -65,16 +77,16 @@ def check_adoption(adoption: Adoption, tags: Mapping[str, str] | None, path: str
         (CLUSTER_TAG, adoption.cluster, "a stack of the Teleport cluster"),
     )
     for tag, ours, whose in foreign:
-        theirs = _tag(tags, tag)
-        if theirs is not None and theirs != ours:
+        theirs = _foreign(tags, tag, ours)
+        if theirs is not None:
             raise ConfigError(
                 adoption.key,
                 f"{what} is tagged {tag}={_shown(theirs)}: it belongs to {whose} {_shown(theirs)}, not to "
                 f"this one ({ours!r}), and adopting it would rewrite {_REWRITES[adoption.kind]}; remove "
                 f"{adoption.key} (if that stack is gone, delete its {tag} tag in AWS first)",
             )
-    theirs = _tag(tags, SPIFFE_ID_TAG)
-    if adoption.spiffe_id is not None and theirs is not None and theirs != adoption.spiffe_id:
+    theirs = _foreign(tags, SPIFFE_ID_TAG, adoption.spiffe_id)
+    if adoption.spiffe_id is not None and theirs is not None:
         raise ConfigError(
             adoption.key,
             f"{what} is tagged {SPIFFE_ID_TAG}={_shown(theirs)}: it is another workload's, and adopting it "
@@ -88,7 +100,13 @@ def check_adoption(adoption: Adoption, tags: Mapping[str, str] | None, path: str
             "move a role to another path, so the import would have to replace it; set the workload's path "
             f"(or iam.path) to {_shown(path)}",
         )
-    if _tag(tags, MANAGED_BY_TAG) == PROJECT and _tag(tags, NAMESPACE_TAG) is None:
+    if adoption.kind == "role" and name is not None and name != adoption.resource_id:
+        raise ConfigError(
+            adoption.key,
+            f"role {adoption.resource_id} is spelt {_shown(name)} in IAM, which matches names without regard "
+            f"to case but keeps them as made: set {adoption.key} to {_shown(name)} exactly",
+        )
+    if PROJECT in _tag_values(tags, MANAGED_BY_TAG) and not _tag_values(tags, NAMESPACE_TAG):
         return (
             f"{adoption.key}: {what} was made by a release of {PROJECT} from before {NAMESPACE_TAG} tags, so "
             "its stack cannot be told; adopt it only if no other stack still manages it"

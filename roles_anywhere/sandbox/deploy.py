@@ -13,8 +13,9 @@ deleted. Nothing another deploy made is touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from roles_anywhere.config.iam_settings import NAMESPACE_TAG
@@ -51,8 +52,18 @@ _KINDS = {
 }
 
 
+def _answer(err: Exception) -> str:
+    """What the sandbox (AWS's API) answered, in its own words; or why it could not be asked."""
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        operation = getattr(err, "operation_name", "the call")
+        return f"{operation} was refused: {error.get('Code', '?')}: {error.get('Message', '')}"
+    return str(err)
+
+
 def _refusal(args: Any, err: Exception) -> str:
-    """One line: which resource, what the sandbox (AWS's API) answered, and its own message."""
+    """One line: which resource, and what the sandbox answered."""
     kind = _KINDS.get(args.typ, args.typ)
     if args.custom is None:
         what = f"reading the existing {kind} {args.resource_id} (to adopt it)"
@@ -60,14 +71,18 @@ def _refusal(args: Any, err: Exception) -> str:
         inputs = args.inputs or {}
         physical = inputs.get("name") or inputs.get("policyArn") or args.name
         what = f"{kind} {physical} ({args.name})"
-    response = getattr(err, "response", None)
-    if isinstance(response, dict):
-        error = response.get("Error", {})
-        operation = getattr(err, "operation_name", "the call")
-        answer = f"{operation} was refused: {error.get('Code', '?')}: {error.get('Message', '')}"
-    else:
-        answer = str(err)
-    return f"sandbox-deploy: {what}: {answer}"
+    return f"sandbox-deploy: {what}: {_answer(err)}"
+
+
+@contextlib.contextmanager
+def _sandbox_answers(what: str) -> Iterator[None]:
+    """A failed sandbox call outside a resource (a check, a clean-up) as one line too."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - see SandboxMocks
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as err:
+        raise SandboxDeployError(f"sandbox-deploy: {what}: {_answer(err)}") from None
 
 
 class SandboxMocks(DeterministicAwsMocks):
@@ -331,7 +346,8 @@ def deploy_stack(
     spec = load_spec(stack_file.project_values(), base_dir=stack_file.path.parent, stack=stack_file.stack)
     mocks = SandboxMocks(endpoints, previous)
     adopted = dict(spec.imports.roles)  # exist by design; whose they are is checked on their tags
-    mocks.check_no_collision(w.role_name for w in spec.workloads if w.name not in adopted)  # before creating
+    with _sandbox_answers("looking for roles another deploy made"):  # before creating anything
+        mocks.check_no_collision(w.role_name for w in spec.workloads if w.name not in adopted)
     plan = run_program(
         config=stack_file.config,
         stack=stack_file.stack,
@@ -340,4 +356,5 @@ def deploy_stack(
         config_dir=stack_file.path.parent,
         mocks=mocks,
     )
-    return plan, mocks.remove_what_the_config_dropped()
+    with _sandbox_answers("removing what the config dropped"):
+        return plan, mocks.remove_what_the_config_dropped()
