@@ -1,6 +1,7 @@
 """The policy pack's entry point: the CLI runs it as ``__main__`` and it serves the policies.
 
-``roles-anywhere plan --policy-pack`` loads it under another name and reads ``POLICIES`` only.
+``roles-anywhere plan --policy-pack`` loads it under another name and reads ``POLICIES`` only, then
+runs them behind the same pulumi-policy analyzer this process serves over gRPC.
 Levels are per policy (``mandatory``, ``advisory``, ``disabled``): set them with
 ``pulumi preview --policy-pack-config config.json`` or ``plan --policy-config config.json``.
 """

@@ -879,6 +879,7 @@ def test_allowed_types_are_passed_once_reviewed(client: Pack) -> None:
             {"role": "r", "policyArn": "arn:aws:iam::aws:policy/x"},
         ),
         ("aws-native:rolesanywhere:Crl", {"crlData": "x", "trustAnchorArn": ANCHOR}),
+        ("vendor:index:Thing", {"assumeRolePolicyArns": ["arn:aws:iam::aws:policy/x"], "trustPolicyId": 7}),
         ("aws:lambda/function:Function", {"environment": {"variables": {"MULTI": "line\ntext: [x"}}}),
     ],
     ids=[
@@ -891,6 +892,7 @@ def test_allowed_types_are_passed_once_reviewed(client: Pack) -> None:
         "pass-role-to-roles-anywhere",
         "attachment",
         "crl",
+        "keys-that-only-look-like-trust",
         "text",
     ],
 )
@@ -932,3 +934,11 @@ def test_a_spiffe_ca_naming_the_trust_domain_in_its_uri_is_the_clusters(client: 
         client.analyze_stack(aws_anchor("spire", ANCHOR, spire_ca("spiffe://other.org")), ROLE_OUT)
     )
     assert "which trusts O=SPIRE, URI:spiffe://other.org (sha256 " in refused.message
+
+
+def test_a_trust_policy_elsewhere_not_known_yet_waits_for_up(client: Pack) -> None:
+    props = {"type": "AWS::IAM::Role", "properties": {"AssumeRolePolicyDocument": UNKNOWN_STRING_VALUE}}
+    (said,) = client.analyze("aws-native:index:ExtensionResource", props)
+    assert said.policy == guard.COVERED_TYPES
+    assert said.level == "advisory"
+    assert "during preview" in said.message

@@ -22,7 +22,7 @@ from typing import Any
 
 from roles_anywhere.plan.mocks import PROFILE, ROLE, TRUST_ANCHOR
 
-from .documents import MAX_NODES, UnreadableError, plain, read_template, walk
+from .documents import MAX_NODES, UnreadableError, plain, read_template, require_known, walk
 from .trust_rules import may_admit_roles_anywhere
 
 AWS_NATIVE_ROLE = "aws-native:iam:Role"
@@ -57,7 +57,7 @@ TEMPLATE_PROPERTY = {
     "aws-native:cloudformation:StackSet": "templateBody",
 }
 _MARKERS = ("rolesanywhere.amazonaws", "aws::rolesanywhere::")
-_TRUST_KEY = re.compile(r"assumerolepolicy|trustpolicy")
+_TRUST_KEY = re.compile(r"(assumerole|trust)policy(document|json|text)?")
 _MAX_DECODE_DEPTH = 4
 
 
@@ -102,10 +102,11 @@ def _scan(values: Any) -> Finding | None:
             if (
                 key is not None
                 and item is not None
-                and _TRUST_KEY.search(re.sub(r"[^a-z]", "", key.casefold()))
-                and may_admit_roles_anywhere(item)
+                and _TRUST_KEY.fullmatch(re.sub(r"[^a-z]", "", key.casefold()))
             ):
-                return Finding(key, "is a trust policy that may admit rolesanywhere.amazonaws.com")
+                require_known(item, key)  # a preview: the analyzer says so, and `pulumi up` checks it
+                if may_admit_roles_anywhere(item):
+                    return Finding(key, "is a trust policy that may admit rolesanywhere.amazonaws.com")
             for text in (key, item):
                 if isinstance(text, str) and any(m in text.casefold() for m in _MARKERS):
                     return Finding(place or "its inputs", f"mentions {_excerpt(text)}")
