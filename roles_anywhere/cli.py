@@ -223,7 +223,7 @@ def _plan(args: argparse.Namespace) -> int:
         if args.policy_pack is not None:
             document["policyViolations"] = [v.to_json() for v in violations]
         if previous is not None:  # every workload whose profile ARN changes (issue 22)
-            document["profileMoves"] = report.profile_changes(plan, previous, str(args.stack_outputs))
+            document.update(report.profile_moves_json(plan, previous, str(args.stack_outputs)))
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     else:
         sys.stdout.write(printable_lines(format_plan(plan)))

@@ -1,4 +1,4 @@
-"""Shared profiles: equal settings share, at most 250 roles each, and assignment does not churn (issue 14)."""
+"""Shared profiles: equal settings share, at most 250 roles each, and no workload moves (issues 14, 22)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from roles_anywhere.cli import main
-from roles_anywhere.stack.profiles import MAX_ROLES_PER_PROFILE, jump_hash, share_profiles
+from roles_anywhere.stack.profiles import (
+    MAX_ROLES_PER_PROFILE,
+    TARGET_ROLES_PER_PROFILE,
+    Placement,
+    SharedProfile,
+    jump_hash,
+    placements,
+    settings_digest,
+    share_profiles,
+)
 from roles_anywhere.stack.spec import ProfileSettings, Workload
 
 from .conftest import stack_config, write_stack
@@ -140,3 +149,108 @@ def test_a_thousand_workload_stack_end_to_end(tmp_path: Path, capsys: pytest.Cap
     assert {name: after[name]["profileArn"] for name in workloads} == {
         name: workload["profileArn"] for name, workload in workloads.items()
     }
+
+
+def workload(name: str, settings: ProfileSettings) -> Workload:
+    return Workload(
+        name=name,
+        spiffe_id=None,  # type: ignore[arg-type] - not read by the assignment
+        role_name=name,
+        profile_name=name,
+        managed_policy_arns=(),
+        inline_policy_json=None,
+        session_duration=settings.duration_seconds,
+        profile=settings,
+    )
+
+
+def sticky_step(
+    fleet: dict[str, int], previous: dict[str, Placement] | None
+) -> tuple[tuple[SharedProfile, ...], dict[str, Placement]]:
+    """Share ``fleet`` (name -> settings index) against ``previous``; check what must always hold."""
+    profiles = share_profiles([workload(n, SETTINGS[s]) for n, s in sorted(fleet.items())], "p-", previous)
+    assert max((len(p.workloads) for p in profiles), default=0) <= MAX_ROLES_PER_PROFILE
+    assert sorted(m for p in profiles for m in p.workloads) == sorted(fleet)
+    for profile in profiles:
+        assert {SETTINGS[fleet[m]] for m in profile.workloads} == {profile.settings}
+    return profiles, placements(profiles)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["add", "remove", "retune"]), st.integers(min_value=1, max_value=260)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_with_previous_placements_no_workload_with_unchanged_settings_ever_moves(
+    steps: list[tuple[str, int]], random: Any
+) -> None:
+    """Any sequence of adds, removals and settings changes, each deploy against the previous one:
+    a workload whose settings did not change keeps its profile, and no profile lists over 250 roles."""
+    fleet: dict[str, int] = {}
+    previous: dict[str, Placement] | None = None
+    serial = 0
+    for action, count in steps:
+        before = dict(fleet)
+        if action == "add":
+            for _ in range(count):
+                fleet[f"w{serial}"] = random.randrange(3)
+                serial += 1
+        elif action == "remove":
+            for name in random.sample(sorted(fleet), min(count, len(fleet))):
+                del fleet[name]
+        else:
+            for name in random.sample(sorted(fleet), min(count, len(fleet))):
+                fleet[name] = (fleet[name] + 1) % 3
+        if not fleet:
+            continue
+        _, current = sticky_step(fleet, previous)
+        if previous is not None:
+            kept = [n for n in fleet if n in before and before[n] == fleet[n]]
+            assert {n: current[n] for n in kept} == {n: previous[n] for n in kept}
+        previous = current
+
+
+@given(st.lists(st.integers(min_value=1, max_value=450), min_size=1, max_size=5))
+def test_growing_with_previous_placements_needs_no_more_profiles_than_ceil_n_over_200(
+    additions: list[int],
+) -> None:
+    """Only adding workloads to one group: every deploy has at most ceil(n / 200) profiles."""
+    fleet: dict[str, int] = {}
+    previous: dict[str, Placement] | None = None
+    for count in additions:
+        fleet.update({f"w{len(fleet) + i}": 0 for i in range(count)})
+        profiles, previous = sticky_step(fleet, previous)
+        assert len(profiles) <= -(-len(fleet) // TARGET_ROLES_PER_PROFILE)
+
+
+def test_a_shrinking_group_keeps_its_profiles_rather_than_move_anyone() -> None:
+    """401 -> 150 workloads: the three profiles stay (merging them would move roles); none is empty."""
+    fleet = {f"w{i:03d}": 0 for i in range(401)}
+    _, previous = sticky_step(dict.fromkeys(list(fleet)[:199], 0), None)
+    for size in (200, 201, 400, 401):
+        _, previous = sticky_step(dict.fromkeys(list(fleet)[:size], 0), previous)
+    assert len({place.bucket for place in previous.values()}) == 3
+    survivors = {n: 0 for n in sorted(fleet) if int(n[1:]) % 8 < 3}  # 150, from every bucket
+    profiles, after = sticky_step(survivors, previous)
+    assert len(profiles) == 3
+    assert after == {n: previous[n] for n in survivors}
+
+
+def test_previous_placements_claiming_too_many_roles_keep_250_and_place_the_rest() -> None:
+    fleet = {f"w{i:03d}": 0 for i in range(300)}
+    digest = settings_digest(SETTINGS[0])
+    profiles, after = sticky_step(fleet, dict.fromkeys(fleet, Placement(digest, 0)))
+    assert sorted(len(p.workloads) for p in profiles) == [50, 250]
+    assert [n for n in sorted(fleet) if after[n].bucket == 0] == sorted(fleet)[:250]
+
+
+def test_a_previous_placement_in_another_settings_group_is_ignored() -> None:
+    """The digest must match the workload's settings now: a stale or forged placement cannot put a
+    role into a profile with other session settings."""
+    other = Placement(settings_digest(SETTINGS[1]), 7)
+    _, after = sticky_step({"a": 0, "b": 0}, {"a": other})
+    assert after["a"].digest == settings_digest(SETTINGS[0])
+    assert after["a"].bucket == 0

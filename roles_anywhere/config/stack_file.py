@@ -62,19 +62,22 @@ class StackFile:
         """This project's keys without the namespace (``cluster``, ``workloads``, …)."""
         return project_values(self.config)
 
-    def language_host_config_bytes(self) -> int:
-        """About how long ``PULUMI_CONFIG`` is when the Pulumi CLI starts the program with this config.
+    def language_host_config(self) -> str:
+        """``PULUMI_CONFIG`` as the Pulumi CLI sets it when it starts the program with this config.
 
-        The CLI (Go) sends objects as compact JSON text inside a compact JSON object, with ``<``,
-        ``>`` and ``&`` escaped as six-character ``u003c`` sequences and the like.
+        The CLI (Go's ``encoding/json``) sends objects as compact JSON text inside a compact JSON
+        object, sorted by key, and escapes ``<``, ``>``, ``&``, U+2028 and U+2029 as six-character
+        sequences.
         """
-        compact = {key: _compact(value) for key, value in self.config.items()}
+        compact = {key: _compact(self.config[key]) for key in sorted(self.config)}
         text = json.dumps(compact, separators=(",", ":"), ensure_ascii=False)
-        return len(text.encode()) + 5 * sum(text.count(c) for c in "<>&")
+        for char in "<>&\u2028\u2029":
+            text = text.replace(char, f"\\u{ord(char):04x}")
+        return text
 
     def language_host_warning(self) -> str | None:
         """One line when ``pulumi up`` could not even start the program on Linux (see the module)."""
-        size = self.language_host_config_bytes()
+        size = len(self.language_host_config().encode())
         if size <= LANGUAGE_HOST_CONFIG_BYTES:
             return None
         return (

@@ -115,6 +115,19 @@ def profile_changes(plan: Plan, deployed: Mapping[str, Any], source: str) -> lis
     return changes
 
 
+def profile_moves_json(plan: Plan, deployed: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The keys ``plan --json --stack-outputs`` adds: ``profileMoves``, and ``profileMovesUnchecked``.
+
+    The second counts workloads the deployed outputs cannot place (outputs from before ``sharedProfiles``).
+    """
+    before = previous_profiles(deployed, source=source)
+    count = 0 if before is None else unchecked(before, plan.outputs.get("workloads", {}))
+    return {
+        "profileMoves": profile_changes(plan, deployed, source),
+        **({"profileMovesUnchecked": count} if count else {}),
+    }
+
+
 def format_profile_changes(plan: Plan, deployed: Mapping[str, Any], source: str) -> str:
     """The text form of ``profileMoves``: one line per workload whose profile ARN changes."""
     before = previous_profiles(deployed, source=source)

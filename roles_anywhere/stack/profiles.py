@@ -49,7 +49,7 @@ TARGET_ROLES_PER_PROFILE = 200  # headroom under the limit, so hashing never nee
 SHARED_PROFILES = "sharedProfiles"  # stack output: shared profile name -> ARN ({} with perWorkload)
 # A shared profile's name ends in shared-<10 hex digits of the settings digest>-<bucket>; the
 # prefix before it is the stack's namePrefix, which may change without replacing the profile.
-_SHARED_NAME = re.compile(r"shared-(?P<digest>[0-9a-f]{10})-(?P<bucket>0|[1-9][0-9]{0,3})")
+_SHARED_NAME = re.compile(r"shared-(?P<digest>[0-9a-f]{10})-(?P<bucket>0|[1-9][0-9]{0,3})\Z")
 _MOVES_NAMED = 5  # workloads named in the program's one-line warning (plan lists all of them)
 
 
@@ -218,7 +218,7 @@ def placements(profiles: Iterable[SharedProfile]) -> dict[str, Placement]:
 def parse_shared_name(name: str) -> Placement | None:
     """The digest and bucket a shared profile's name ends in; None for any other name."""
     match = _SHARED_NAME.search(name)
-    if match is None or match.end() != len(name):
+    if match is None:
         return None
     bucket = int(match.group("bucket"))
     return Placement(match.group("digest"), bucket) if bucket < MAX_WORKLOADS else None
