@@ -787,6 +787,16 @@ UNCOVERED: dict[str, tuple[str, dict[str, Any], str]] = {
         {"value": '{"p": "\\u0072olesanywhere.amazonaws.com", "p": "harmless"}'},
         "mentions",
     ),
+    "escape-behind-an-alias": (
+        "aws:ssm/document:Document",
+        {"content": 'a: &p "\\x72olesanywhere.amazonaws.com"\nb: *p\n'},
+        "mentions",
+    ),
+    "escape-under-an-odd-tag": (
+        "aws:ssm/document:Document",
+        {"content": 'a: !!python/str "\\x72olesanywhere.amazonaws.com"\nb: 1\n'},
+        "mentions",
+    ),
     "service-linked-role": (
         "aws:iam/serviceLinkedRole:ServiceLinkedRole",
         {"awsServiceName": "RolesAnywhere.amazonaws.com"},

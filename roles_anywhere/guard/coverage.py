@@ -112,7 +112,7 @@ def _scan(values: Any) -> Finding | None:
                     return Finding(place or "its inputs", f"mentions {_excerpt(text)}")
             if isinstance(item, str) and depth < _MAX_DECODE_DEPTH and _looks_like_document(item):
                 try:
-                    decoded = read_template(item, keep_repeats=True)
+                    decoded = read_template(item, lenient=True)
                 except UnreadableError:
                     continue
                 if isinstance(decoded, Mapping | list):

@@ -133,29 +133,30 @@ def read_document(raw: Any) -> Any:
     return raw
 
 
-def read_template(raw: Any, *, keep_repeats: bool = False) -> Any:
+def read_template(raw: Any, *, lenient: bool = False) -> Any:
     """A CloudFormation template from JSON or YAML text (short-form tags such as ``!Sub``) or an object.
 
     Intrinsic functions come back in their long form (``{"Fn::Sub": …}``, ``{"Ref": …}``): values the
     guard cannot know. Aliases, repeated keys, deep nesting and tags outside YAML's plain types and
-    CloudFormation's ``!Name`` form raise ``UnreadableError``. With ``keep_repeats`` (for a scan that
-    must see everything) a repeated key is kept under a new name instead.
+    CloudFormation's ``!Name`` form raise ``UnreadableError``. A scan that must see everything reads
+    ``lenient``: a repeated key is kept under a new name, an alias is read where it was first
+    written, and a scalar with any tag is its text.
     """
     raw = plain(raw)
     if not isinstance(raw, str):
         return raw
     if raw.startswith("\ufeff"):
-        if not keep_repeats:
+        if not lenient:
             raise UnreadableError("it starts with a byte-order mark")
         raw = raw[1:]
     if raw.lstrip().startswith(("{", "[")):
         try:
-            value = json.loads(raw, object_pairs_hook=_kept_pairs) if keep_repeats else load_json(raw)
+            value = json.loads(raw, object_pairs_hook=_kept_pairs) if lenient else load_json(raw)
         except (ValueError, RecursionError) as err:
             raise UnreadableError(f"it is not JSON that can be read exactly ({str(err)[:100]})") from None
         _check_depth(value)
         return value
-    return _read_yaml(raw, keep_repeats=keep_repeats)
+    return _read_yaml(raw, lenient=lenient)
 
 
 def _kept_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -170,11 +171,11 @@ def _kept_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
-def _read_yaml(text: str, *, keep_repeats: bool) -> Any:
+def _read_yaml(text: str, *, lenient: bool) -> Any:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
-        return None if root is None else _yaml_value(root, loader, set(), 1, keep_repeats)
+        return None if root is None else _yaml_value(root, loader, set(), 1, lenient)
     except yaml.YAMLError as err:
         raise UnreadableError(f"it is not YAML that can be read ({str(err).splitlines()[0][:100]})") from None
     except RecursionError:
@@ -183,45 +184,55 @@ def _read_yaml(text: str, *, keep_repeats: bool) -> Any:
         loader.dispose()
 
 
-def _yaml_value(
-    node: yaml.Node, loader: yaml.SafeLoader, seen: set[int], depth: int, keep_repeats: bool
-) -> Any:
+def _yaml_value(node: yaml.Node, loader: yaml.SafeLoader, seen: set[int], depth: int, lenient: bool) -> Any:
     if id(node) in seen:
+        if lenient:
+            return None  # a scan saw this node where it was first written
         raise UnreadableError(f"line {node.start_mark.line + 1}: a YAML alias reuses a node")
     seen.add(id(node))
     if depth > MAX_DEPTH:
         raise UnreadableError(f"nested deeper than {MAX_DEPTH} levels")
     tag = str(node.tag)
     intrinsic = tag.startswith("!") and not tag.startswith("!!")
-    if not intrinsic and tag not in _PLAIN_YAML_TAGS:
+    if not intrinsic and tag not in _PLAIN_YAML_TAGS and not lenient:
         line = node.start_mark.line + 1
         raise UnreadableError(f"line {line}: the YAML tag {tag[:60]!r} is not CloudFormation's")
     value: Any
     if isinstance(node, yaml.MappingNode):
-        pairs: list[tuple[str, Any]] = []
-        names: set[str] = set()
-        for key_node, value_node in node.value:
-            key = _yaml_value(key_node, loader, seen, depth + 1, keep_repeats)
-            if not isinstance(key, str):
-                raise UnreadableError(f"line {key_node.start_mark.line + 1}: a key is not text")
-            if key in names and not keep_repeats:
-                raise UnreadableError(f"line {key_node.start_mark.line + 1}: the key {key[:60]!r} repeats")
-            names.add(key)
-            pairs.append((key, _yaml_value(value_node, loader, seen, depth + 1, keep_repeats)))
-        value = _kept_pairs(pairs)
+        value = _yaml_mapping(node, loader, seen, depth, lenient)
     elif isinstance(node, yaml.SequenceNode):
-        value = [_yaml_value(child, loader, seen, depth + 1, keep_repeats) for child in node.value]
-    elif intrinsic:
-        value = node.value
+        value = [_yaml_value(child, loader, seen, depth + 1, lenient) for child in node.value]
+    elif intrinsic or tag not in _PLAIN_YAML_TAGS:
+        value = node.value  # the scalar's text, escapes decoded
     else:
         try:
             value = loader.construct_object(node)
-        except (ValueError, TypeError, OverflowError):
-            raise UnreadableError(f"line {node.start_mark.line + 1}: a value cannot be read") from None
+        except (ValueError, TypeError, OverflowError, yaml.YAMLError):
+            if not lenient:
+                raise UnreadableError(f"line {node.start_mark.line + 1}: a value cannot be read") from None
+            value = node.value
     if intrinsic:
         name = tag[1:]
         return {"Ref" if name == "Ref" else f"Fn::{name}": value}
     return value
+
+
+def _yaml_mapping(
+    node: yaml.MappingNode, loader: yaml.SafeLoader, seen: set[int], depth: int, lenient: bool
+) -> dict[str, Any]:
+    pairs: list[tuple[str, Any]] = []
+    names: set[str] = set()
+    for key_node, value_node in node.value:
+        key = _yaml_value(key_node, loader, seen, depth + 1, lenient)
+        if not isinstance(key, str) and lenient:
+            key = str(key)
+        if not isinstance(key, str):
+            raise UnreadableError(f"line {key_node.start_mark.line + 1}: a key is not text")
+        if key in names and not lenient:
+            raise UnreadableError(f"line {key_node.start_mark.line + 1}: the key {key[:60]!r} repeats")
+        names.add(key)
+        pairs.append((key, _yaml_value(value_node, loader, seen, depth + 1, lenient)))
+    return _kept_pairs(pairs)
 
 
 def _check_depth(value: Any) -> None:

@@ -27,7 +27,7 @@ from pulumi_policy.proxy import UnknownValueError
 
 from roles_anywhere.outside_text import one_printable_line
 
-from .anchors import anchor_contents, foreign_cas, read_fingerprint_config, trust_domain_of
+from .anchors import AnchorContents, anchor_contents, foreign_cas, read_fingerprint_config, trust_domain_of
 from .coverage import ANCHOR_ARN_PROPERTY, PROFILE_TYPES, ROLE_TRUST_PROPERTY, uncovered_finding
 from .documents import UnreadableError, plain, property_of, require_known, unknown_path
 from .trust_rules import Admitted, admitted_identity, trust_document, trust_problems, trusts_roles_anywhere
@@ -134,14 +134,14 @@ def _roles(
 
 def _anchors(
     resources: Iterable[PolicyResource], unknown: list[UnknownValueError]
-) -> dict[str, PolicyResource]:
-    """The stack's trust anchors by ARN (an output: the stack policy sees outputs)."""
+) -> dict[str, tuple[str, AnchorContents]]:
+    """The stack's trust anchors by ARN (an output: the stack policy sees outputs): name, CAs."""
     found = {}
     for resource in resources:
         key = ANCHOR_ARN_PROPERTY.get(resource.resource_type)
         arn = property_of(resource.props, key) if key else None
         if key and not _unknown(arn, key, unknown) and isinstance(arn, str):
-            found[arn] = resource
+            found[arn] = (resource.name, anchor_contents(resource.props))
     return found
 
 
@@ -162,7 +162,7 @@ def _unique_identity(args: StackValidationArgs, report: ReportViolation) -> None
     first: dict[tuple[str, str], str] = {}
     for name, urn, admitted in _roles(args.resources, unknown):
         anchor = anchors.get(admitted.trust_anchor_arn)
-        cas = anchor_contents(anchor.props).cas if anchor is not None else ()
+        cas = anchor[1].cas if anchor is not None else ()
         keys = [
             (admitted.spiffe_id, admitted.trust_anchor_arn),
             *((admitted.spiffe_id, ca.sha256) for ca in cas),
@@ -205,11 +205,11 @@ def _anchor_ca(args: StackValidationArgs, report: ReportViolation) -> None:
                 urn,
             )
             continue
-        contents = anchor_contents(anchor.props)
+        anchor_name, contents = anchor
         if contents.unreadable is not None:
             _say(
                 report,
-                f"{where} ({anchor.name}), but {contents.unreadable}; fix: a {domain} anchor whose source is "
+                f"{where} ({anchor_name}), but {contents.unreadable}; fix: a {domain} anchor whose source is "
                 f"a CERTIFICATE_BUNDLE of {domain}'s CA",
                 urn,
             )
@@ -217,7 +217,7 @@ def _anchor_ca(args: StackValidationArgs, report: ReportViolation) -> None:
         if fingerprints is not None and domain not in fingerprints:
             _say(
                 report,
-                f"{where} ({anchor.name}), but caFingerprints in the policy config names no CA for {domain}; "
+                f"{where} ({anchor_name}), but caFingerprints in the policy config names no CA for {domain}; "
                 f"fix: add caFingerprints.{domain} with the SHA-256 fingerprints of {domain}'s CA",
                 urn,
             )
@@ -230,7 +230,7 @@ def _anchor_ca(args: StackValidationArgs, report: ReportViolation) -> None:
             )
             _say(
                 report,
-                f"{where} ({anchor.name}), which trusts {ca.label}, not a CA of {domain} ({shape}), so "
+                f"{where} ({anchor_name}), which trusts {ca.label}, not a CA of {domain} ({shape}), so "
                 f"whoever holds that CA's key can sign an SVID with this ID; fix: pin an anchor that holds "
                 f"only {domain}'s CA, or, if this CA is {domain}'s, add its fingerprint to "
                 f"caFingerprints.{domain} in this policy's config",
