@@ -65,8 +65,8 @@ class StackFile:
     def language_host_config(self) -> str:
         """``PULUMI_CONFIG`` as the Pulumi CLI sets it when it starts the program with this config.
 
-        The CLI (Go's ``encoding/json``) sends objects as compact JSON text inside a compact JSON
-        object, sorted by key, and escapes ``<``, ``>``, ``&``, U+2028 and U+2029 as six-character
+        The CLI (Go's ``encoding/json``) sends objects as compact JSON text (keys sorted) inside a
+        compact JSON object (keys sorted), and escapes ``<``, ``>``, ``&``, U+2028 and U+2029 as six-character
         sequences.
         """
         compact = {key: _compact(self.config[key]) for key in sorted(self.config)}
@@ -163,7 +163,7 @@ def _compact(value: str) -> str:
     if value[:1] not in ("{", "["):
         return value
     try:
-        return json.dumps(json.loads(value), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(json.loads(value), separators=(",", ":"), ensure_ascii=False, sort_keys=True)
     except ValueError:
         return value
 
