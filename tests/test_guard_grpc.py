@@ -952,3 +952,12 @@ def test_a_trust_policy_elsewhere_not_known_yet_waits_for_up(client: Pack) -> No
     assert said.policy == guard.COVERED_TYPES
     assert said.level == "advisory"
     assert "during preview" in said.message
+
+
+def test_text_that_is_no_valid_unicode_still_gets_one_printable_line(client: Pack) -> None:
+    """JSON may escape a lone surrogate; gRPC carries only UTF-8, so a message quoting it must not break."""
+    text = '{"Statement": [{"Effect": "Allow", "Principal": {"\\ud800": "x"}, "Action": "sts:*"}]}'
+    refused = exact_trust(client.analyze("aws:iam/role:Role", {"assumeRolePolicy": text}, name="odd"))
+    assert refused
+    assert any("also trusts ? principals" in d.message for d in refused), [d.message for d in refused]
+    assert_one_line_with_fix(refused, "role odd:")

@@ -1,9 +1,12 @@
 """The CrossGuard policies (``pulumi-policy``) that guard any stack's Roles Anywhere resources.
 
-Each policy's callback reads only what Pulumi hands a policy (type, inputs, options), so the same
-objects run under ``pulumi preview --policy-pack policy-pack/`` and offline in ``roles-anywhere
-plan --policy-pack`` (``guard.offline``). A value Pulumi does not know yet (a trust policy built
-from an anchor ARN during a preview) is skipped then and checked at ``pulumi up``.
+Each policy's callback reads only what Pulumi hands a policy (type, inputs or, for the stack
+policies, outputs; options), through ``documents.plain`` because under the CLI those are
+pulumi-policy's proxies. The same objects run under ``pulumi preview --policy-pack policy-pack/``
+and offline in ``roles-anywhere plan --policy-pack`` (``guard.offline``, behind the same analyzer).
+A value Pulumi does not know yet (a trust policy built from an anchor ARN during a preview) raises
+``UnknownValueError``: the analyzer says the policy could not run, and ``pulumi up`` checks it.
+What cannot be read is refused, never skipped; so is any input a check did not foresee.
 """
 
 from __future__ import annotations

@@ -194,7 +194,9 @@ def _principal_problems(statement: Mapping[str, Any]) -> list[str]:
     services = raw if isinstance(raw, list) else [raw]
     problems = []
     if others:
-        problems.append(f"also trusts {', '.join(others)} principals; {fix} (give the others their own role)")
+        problems.append(
+            f"also trusts {', '.join(others)[:120]} principals; {fix} (give the others their own role)"
+        )
     texts = [s for s in services if isinstance(s, str)]
     if len(texts) != len(services):
         return [*problems, f"has a Service principal that is not text; {fix}"]
