@@ -288,6 +288,8 @@ def create_session(
                 session_policy_arns=tuple(p["arn"] for p in session_limits.get("PolicyArns", ())),
                 tags=dict(findings.tags.tags),
                 source_identity=identity,
+                secret_access_key=credentials["SecretAccessKey"],  # the gate verifies signatures with it
+                session_token=credentials["SessionToken"],
             ),
         )
     log.info("CreateSession: %s assumed %s for %d s", identity, target.role_arn, duration)
