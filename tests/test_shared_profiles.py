@@ -254,3 +254,13 @@ def test_a_previous_placement_in_another_settings_group_is_ignored() -> None:
     _, after = sticky_step({"a": 0, "b": 0}, {"a": other})
     assert after["a"].digest == settings_digest(SETTINGS[0])
     assert after["a"].bucket == 0
+
+
+def test_a_profile_lists_its_roles_in_the_same_order_whatever_the_history() -> None:
+    """Newcomers placed after kept members must not make the next deploy (all kept) reorder roleArns."""
+    fleet = {f"w{i:03d}": 0 for i in range(202)}
+    _, previous = sticky_step({n: 0 for n in fleet if n != "w000"}, None)  # 201: two of ~100
+    grown, placed = sticky_step(fleet, previous)
+    again, _ = sticky_step(fleet, placed)
+    assert [p.workloads for p in grown] == [p.workloads for p in again]
+    assert all(list(p.workloads) == sorted(p.workloads) for p in grown)

@@ -203,7 +203,8 @@ def _sticky(names: list[str], kept: Mapping[str, int]) -> dict[int, list[str]]:
         if len(members.get(bucket, ())) >= TARGET_ROLES_PER_PROFILE:
             bucket = min(range(span), key=lambda b: (len(members.get(b, ())), b))
         members.setdefault(bucket, []).append(name)
-    return members
+    # by name, as the stateless lists are: the next deploy (all of them kept) must not see a reorder
+    return {bucket: sorted(listed) for bucket, listed in members.items()}
 
 
 def placements(profiles: Iterable[SharedProfile]) -> dict[str, Placement]:
