@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--stack-outputs",
         type=Path,
         metavar="FILE",
-        help="warn about changes the deployed stack (pulumi stack output --json) cannot take in place",
+        help="the deployed stack's outputs (pulumi stack output --json): keep each workload in its "
+        "shared profile, list every profile ARN that changes, warn about changes it cannot take in place",
     )
     plan.add_argument(
         "--policy-pack",
