@@ -76,23 +76,19 @@ class Placement:
         return f"shared-{self.digest}-{self.bucket}"
 
 
-OWN_PROFILE = None  # a workload's own profile (profileSharing: perWorkload), as a placement
-
-
 @dataclass(frozen=True)
 class PreviousProfiles:
     """Where the previous deployment's stack outputs put each workload's role.
 
-    ``placements`` holds workloads that were in a shared profile; ``own`` those that had their own
-    profile. ``recorded`` is false for outputs from before ``sharedProfiles`` was exported: then no
-    workload can be placed (an ARN alone does not say which profile it is).
+    ``placements`` holds workloads that were in a shared profile; any other workload of ``arns`` had
+    its own profile. ``recorded`` is false for outputs from before ``sharedProfiles`` was exported:
+    then no workload can be placed (an ARN alone does not say which profile it is).
     """
 
     arns: Mapping[str, str]  # workload -> its previous profile ARN
     names: Mapping[Placement, str]  # shared profile -> its previous full name
     profile_arns: Mapping[Placement, str]  # shared profile -> its ARN
     placements: Mapping[str, Placement]
-    own: frozenset[str]
     recorded: bool
 
 
@@ -246,7 +242,7 @@ def previous_profiles(outputs: Mapping[str, Any], *, source: str) -> PreviousPro
         arns[str(name)] = arn
     shared = outputs.get(SHARED_PROFILES)
     if shared is None:
-        return PreviousProfiles(arns, {}, {}, {}, frozenset(), recorded=False)
+        return PreviousProfiles(arns, {}, {}, {}, recorded=False)
     if not isinstance(shared, Mapping) or len(shared) > MAX_WORKLOADS:
         raise ConfigError(
             f"{source}: {SHARED_PROFILES}", f"must map at most {MAX_WORKLOADS} profile names to ARNs"
@@ -263,9 +259,8 @@ def previous_profiles(outputs: Mapping[str, Any], *, source: str) -> PreviousPro
         by_arn[arn] = place
         names[place] = str(name)
     placed = {name: by_arn[arn] for name, arn in arns.items() if arn in by_arn}
-    own = frozenset(name for name in arns if name not in placed)
     profile_arns = {place: arn for arn, place in by_arn.items()}
-    return PreviousProfiles(arns, names, profile_arns, placed, own, recorded=True)
+    return PreviousProfiles(arns, names, profile_arns, placed, recorded=True)
 
 
 def profile_moves(previous: PreviousProfiles, current: Mapping[str, Placement | None]) -> list[ProfileMove]:
