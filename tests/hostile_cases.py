@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from roles_anywhere import PROJECT
+from roles_anywhere.config.stack_file import MAX_STACK_FILE_BYTES
 
 from .bundle_server import BundleServer, bundle_json
 from .certs import make_ca, make_svid
@@ -234,7 +235,10 @@ YAML_CASES = [
             "config:\n" + "".join(" " * (i + 1) + f"k{i}:\n" for i in range(300)) + "  " * 300 + "v\n"
         ),
     ),
-    Case("yaml-2mib", _raw_stack("config:\n" + "#" * (2 * 1024 * 1024) + "\n"), says="larger than"),
+    Case(
+        "yaml-over-cap", _raw_stack("config:\n" + "#" * (MAX_STACK_FILE_BYTES + 1) + "\n"), says="larger than"
+    ),
+    Case("yaml-dense", _raw_stack("config:\n  x: [" + "a," * 600_000 + "]\n"), says="YAML events"),
     Case("yaml-1mib-one-line", _raw_stack("config: " + "a" * (1024 * 1024 - 20)), says="config"),
     Case("yaml-binary-garbage", _raw_stack(bytes(range(256)) * 40)),
     Case("yaml-invalid-utf8", _raw_stack(b"config:\n  x: \xff\xfe\xfd\n"), says="UTF-8"),

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roles_anywhere.cli import main
+from roles_anywhere.config.stack_file import MAX_STACK_FILE_BYTES
 
 from .conftest import ROOT, stack_config, write_stack
 
@@ -82,8 +83,8 @@ def test_deep_nesting_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_an_oversized_stack_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "Pulumi.big.yaml"
-    path.write_text("config:\n" + "#" * (2 * 1024 * 1024) + "\n")
-    assert plan_error(capsys, path) == f"error: {path}: larger than 1048576 bytes\n"
+    path.write_text("config:\n" + "#" * (MAX_STACK_FILE_BYTES + 1) + "\n")
+    assert plan_error(capsys, path) == f"error: {path}: larger than {MAX_STACK_FILE_BYTES} bytes\n"
 
 
 @pytest.mark.parametrize("special", ["fifo", "/dev/zero", "folder"])
