@@ -24,23 +24,29 @@ T = TypeVar("T")
 
 def after_ownership_check(
     adoption: Adoption,
-    tags: pulumi.Output[Mapping[str, str] | None],
+    tags: tuple[pulumi.Output[Mapping[str, str] | None], pulumi.Output[Mapping[str, str] | None]],
     value: T,
     path: pulumi.Output[str | None] | None = None,
     name: pulumi.Output[str | None] | None = None,
 ) -> pulumi.Output[T]:
     """``value``, once what AWS holds (``tags``; a role's ``path`` and ``name``) shows it may be adopted.
 
-    Feed the result to one input of the importing resource. A resource another stack owns stops the
-    program with one line naming the ``import`` key; an unclear owner is a warning.
+    ``tags`` is the read's ``(tags, tags_all)``: the provider leaves out of ``tags`` any key its
+    ``default_tags`` also set, so both are judged. Feed the result to one input of the importing
+    resource. A resource another stack owns stops the program with one line naming the ``import`` key;
+    an unclear owner is a warning.
     """
 
     def judge(read: list[object]) -> T:
-        found_tags, found_path, found_name = read
+        own_tags, all_tags, found_path, found_name = read
+        found = {
+            **(all_tags if isinstance(all_tags, Mapping) else {}),
+            **(own_tags if isinstance(own_tags, Mapping) else {}),
+        }
         try:
             warning = check_adoption(
                 adoption,
-                found_tags if isinstance(found_tags, Mapping) else None,
+                found,
                 found_path if isinstance(found_path, str) else None,
                 found_name if isinstance(found_name, str) else None,
             )
@@ -50,4 +56,4 @@ def after_ownership_check(
             pulumi.log.warn(warning)
         return value
 
-    return pulumi.Output.all(tags, path, name).apply(judge)
+    return pulumi.Output.all(*tags, path, name).apply(judge)

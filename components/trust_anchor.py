@@ -44,7 +44,9 @@ class TrustAnchor(pulumi.ComponentResource):
             existing = aws.rolesanywhere.TrustAnchor.get(
                 f"{name}-existing", args.import_id, opts=pulumi.ResourceOptions(parent=self)
             )
-            anchor_name = after_ownership_check(args.adoption, existing.tags, args.settings.name)
+            anchor_name = after_ownership_check(
+                args.adoption, (existing.tags, existing.tags_all), args.settings.name
+            )
         self.anchor = aws.rolesanywhere.TrustAnchor(
             f"{name}-anchor",
             name=anchor_name,

@@ -53,7 +53,7 @@ def profile_resource(
         existing = aws.rolesanywhere.Profile.get(
             f"{resource_name}-existing", opts.import_, opts=pulumi.ResourceOptions(parent=opts.parent)
         )
-        profile_name = after_ownership_check(adoption, existing.tags, name)
+        profile_name = after_ownership_check(adoption, (existing.tags, existing.tags_all), name)
     return aws.rolesanywhere.Profile(
         resource_name,
         name=profile_name,
@@ -89,7 +89,7 @@ class WorkloadAccess(pulumi.ComponentResource):
             )
             adoption = self._adoption(args, "role", args.import_role, path=workload.path)
             role_name = after_ownership_check(
-                adoption, existing.tags, workload.role_name, existing.path, existing.name
+                adoption, (existing.tags, existing.tags_all), workload.role_name, existing.path, existing.name
             )
         self.role = aws.iam.Role(
             f"{name}-role",

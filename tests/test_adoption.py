@@ -93,6 +93,13 @@ def imports(**keys: Any) -> dict[str, Any]:
         ),
         (
             imports(trustAnchor=ANCHOR_ID),
+            {
+                ANCHOR_ID: {"tags": {}, "tagsAll": {"TeleportNamespace": "payments"}}
+            },  # the provider's default_tags
+            f"import.trustAnchor: trust anchor {ANCHOR_ID} is tagged TeleportNamespace='payments'",
+        ),
+        (
+            imports(trustAnchor=ANCHOR_ID),
             {ANCHOR_ID: {"tags": {"TeleportCluster": "other.teleport.sh"}}},
             f"import.trustAnchor: trust anchor {ANCHOR_ID} is tagged TeleportCluster='other.teleport.sh': it "
             "belongs to a stack of the Teleport cluster 'other.teleport.sh', not to this one "
@@ -142,6 +149,7 @@ def imports(**keys: Any) -> dict[str, Any]:
     ],
     ids=[
         "anchor-namespace",
+        "anchor-namespace-in-tags-all",
         "anchor-cluster",
         "role-namespace",
         "role-spiffe-id",

@@ -194,9 +194,13 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             self.thread_loops.add(asyncio.get_event_loop())
 
     def close_thread_loops(self) -> None:
-        for loop in self.thread_loops:
-            if not loop.is_running() and not loop.is_closed():
-                loop.close()
+        # A program that fails while RPCs are still in flight leaves workers that add loops to the set
+        # and start them again between the check and the close: iterate over a copy, leave those loops
+        # to their threads, and let the clean-up go on (an exception here would hide the program's).
+        for loop in list(self.thread_loops):
+            with contextlib.suppress(RuntimeError):
+                if not loop.is_running() and not loop.is_closed():
+                    loop.close()
 
 
 class _WarningCollector(logging.Handler):
