@@ -168,9 +168,7 @@ def run_credential_process(args: argparse.Namespace) -> int:
         _cache_not_used(err)
         key, cached = None, None
     if cached is not None:
-        debug(args, "answered from the cache")
-        sys.stdout.write(cache.credential_process_json(cached) + "\n")
-        return 0
+        return _answer(args, cached, "answered from the cache")
     request = session_inputs(args)  # a bad flag or file fails here, before the cache is touched
     with contextlib.ExitStack() as held:
         if key is not None:
@@ -181,9 +179,7 @@ def run_credential_process(args: argparse.Namespace) -> int:
                 _cache_not_used(err)
                 key, cached = None, None
             if cached is not None:
-                debug(args, "answered from the cache, filled by a concurrent call")
-                sys.stdout.write(cache.credential_process_json(cached) + "\n")
-                return 0
+                return _answer(args, cached, "answered from the cache, filled by a concurrent call")
         debug(args, f"CreateSession {request.endpoint}/sessions for {request.role_arn}")
         try:
             credentials = create_session(
@@ -200,6 +196,15 @@ def run_credential_process(args: argparse.Namespace) -> int:
                 cache.store(key, credentials, request.certificate.not_valid_after_utc)
             except (cache.CacheUnsafeError, OSError) as err:  # a full disk: the answer still counts
                 _cache_not_used(err)
+    sys.stdout.write(cache.credential_process_json(credentials) + "\n")
+    return 0
+
+
+def _answer(args: argparse.Namespace, credentials: dict[str, Any], note: str) -> int:
+    """Print the ``Version: 1`` document for cached credentials."""
+    from roles_anywhere.credentials import cache  # noqa: PLC0415
+
+    debug(args, note)
     sys.stdout.write(cache.credential_process_json(credentials) + "\n")
     return 0
 
